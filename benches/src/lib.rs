@@ -1,0 +1,1 @@
+//! Strata's benchmarks and the deterministic workload generator they share with the tests.

@@ -1,0 +1,57 @@
+//! Errors of the data model: what makes an ID, a tenant or a span invalid.
+
+/// Why a value from the outside world is not a valid part of the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A trace ID that is not 16 bytes long.
+    #[error("trace ID must be 16 bytes, got {len}")]
+    TraceIdLength {
+        /// The length received.
+        len: usize,
+    },
+    /// A trace ID of all zero bytes.
+    #[error("trace ID is all zeros")]
+    TraceIdZero,
+    /// A span ID that is not 8 bytes long.
+    #[error("span ID must be 8 bytes, got {len}")]
+    SpanIdLength {
+        /// The length received.
+        len: usize,
+    },
+    /// A span ID of all zero bytes.
+    #[error("span ID is all zeros")]
+    SpanIdZero,
+    /// A parent span ID that is neither empty nor 8 bytes long.
+    #[error("parent span ID must be empty or 8 bytes, got {len}")]
+    ParentSpanIdLength {
+        /// The length received.
+        len: usize,
+    },
+    /// A hex ID that could not be parsed.
+    #[error("invalid hex ID {text:?}: {reason}")]
+    HexId {
+        /// The text received (truncated to 64 characters).
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A tenant ID that breaks the tenant rules.
+    #[error("invalid tenant ID {tenant:?}: {reason}")]
+    Tenant {
+        /// The tenant received (truncated to 64 characters).
+        tenant: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An attribute value holding JSON that does not describe an OTLP `AnyValue`.
+    #[error("invalid attribute JSON: {0}")]
+    AttrJson(String),
+}
+
+/// Result with the model's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shortens text taken from a request before it is echoed in an error message.
+pub(crate) fn truncate_for_message(text: &str) -> String {
+    text.chars().take(64).collect()
+}
