@@ -1,0 +1,71 @@
+//! Errors of the block format.
+
+/// What went wrong writing or reading a block.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Object storage failed.
+    #[error(transparent)]
+    Storage(#[from] strata_storage::Error),
+    /// Parquet encoding or decoding failed.
+    #[error("block {block}: parquet: {source}")]
+    Parquet {
+        /// Block ID, or `new` while writing.
+        block: String,
+        /// The Parquet error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or slicing Arrow arrays failed.
+    #[error("block {block}: arrow: {source}")]
+    Arrow {
+        /// Block ID, or `new` while writing.
+        block: String,
+        /// The Arrow error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// Stored data does not have the shape the format promises.
+    #[error("block {block}: corrupt {what}")]
+    Corrupt {
+        /// Block ID.
+        block: String,
+        /// What was found wrong.
+        what: String,
+    },
+    /// A `meta.json` that cannot be parsed.
+    #[error("{path}: invalid meta.json: {source}")]
+    Meta {
+        /// The meta object's path.
+        path: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A block written by a newer Strata.
+    #[error("block {block}: format {format} version {version} is not supported (this build reads {supported} up to version {supported_version})")]
+    UnsupportedFormat {
+        /// Block ID.
+        block: String,
+        /// The block's format name.
+        format: String,
+        /// The block's format version.
+        version: u32,
+        /// The format this build reads.
+        supported: &'static str,
+        /// The highest version this build reads.
+        supported_version: u32,
+    },
+    /// Traces were pushed to a writer out of trace-ID order, or a block was empty.
+    #[error("block writer: {0}")]
+    Writer(String),
+}
+
+/// Result with the block [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn corrupt(block: impl Into<String>, what: impl Into<String>) -> Error {
+    Error::Corrupt {
+        block: block.into(),
+        what: what.into(),
+    }
+}

@@ -1,0 +1,28 @@
+//! Strata's block format: how traces are laid out on object storage and read back.
+//!
+//! A block is one immutable directory `<tenant>/blocks/<block-id>/` holding `data.parquet`
+//! (one row per span, sorted by trace ID, zstd, with statistics and a page index), `bloom-<n>`
+//! shards over its trace IDs, and `meta.json`, written last. A block without `meta.json` does not
+//! exist to readers. The Parquet schema is documented in `schemas/block-v1.md`.
+//!
+//! This crate is for encoding and decoding blocks and naming their objects. It knows nothing of
+//! TraceQL, the WAL or the network: queries reach it as plain requests.
+
+mod attrs;
+mod bloom;
+mod columns;
+mod error;
+pub mod layout;
+mod meta;
+mod read;
+pub mod schema;
+mod writer;
+
+pub use bloom::{BloomMeta, BloomShard, MAX_SHARDS, build_shards, shard_for};
+pub use error::{Error, Result};
+pub use meta::{BlockMeta, RowGroupMeta, time_from_nanos};
+pub use read::{read_spans, spans_from_batch};
+pub use writer::{
+    BlockConfig, BlockIdentity, BlockWriter, EncodedBlock, encode_block, upload_block,
+    writer_properties,
+};

@@ -1,0 +1,361 @@
+//! Writing a block: spans in, `data.parquet` + bloom shards + `meta.json` out.
+
+use bytes::Bytes;
+use chrono::Utc;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+use serde::Deserialize;
+use strata_model::{Span, TenantId, TraceId, dedupe_spans, order_trace};
+use uuid::Uuid;
+
+use crate::bloom::build_shards;
+use crate::columns::SpanColumns;
+use crate::error::{Error, Result};
+use crate::meta::{BlockMeta, RowGroupMeta, time_from_nanos};
+use crate::schema::{FORMAT, FORMAT_VERSION, block_schema, col};
+
+/// The `block:` section of `strata.yaml`: how blocks are encoded.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockConfig {
+    /// A row group is closed before it would exceed this many spans. Default 16384.
+    pub row_group_max_spans: usize,
+    /// ... or this many bytes of span data in memory. Default 64 MiB.
+    pub row_group_max_bytes: usize,
+    /// zstd level for every column, 1 to 22. Default 3.
+    pub zstd_level: i32,
+    /// False-positive rate of the trace-ID bloom filter. Default 0.01.
+    pub bloom_false_positive_rate: f64,
+    /// Largest size of one bloom shard in bytes. Default 102400 (100 KiB).
+    pub bloom_shard_max_bytes: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        Self {
+            row_group_max_spans: 16_384,
+            row_group_max_bytes: 64 << 20,
+            zstd_level: 3,
+            bloom_false_positive_rate: 0.01,
+            bloom_shard_max_bytes: 100 * 1024,
+        }
+    }
+}
+
+impl BlockConfig {
+    /// Checks the ranges serde cannot.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.row_group_max_spans == 0 {
+            return Err("block.row_group_max_spans must be above zero".into());
+        }
+        if self.row_group_max_bytes < 1024 {
+            return Err("block.row_group_max_bytes must be at least 1024".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err("block.zstd_level must be between 1 and 22".into());
+        }
+        if !(self.bloom_false_positive_rate > 0.0 && self.bloom_false_positive_rate < 0.5) {
+            return Err("block.bloom_false_positive_rate must be above 0 and below 0.5".into());
+        }
+        if self.bloom_shard_max_bytes < 1024 {
+            return Err("block.bloom_shard_max_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// A block ready to upload.
+#[derive(Debug, Clone)]
+pub struct EncodedBlock {
+    /// Its meta.
+    pub meta: BlockMeta,
+    /// The Parquet file.
+    pub data: Bytes,
+    /// The bloom shards, `bloom-0` first.
+    pub blooms: Vec<Bytes>,
+}
+
+/// Where to put a new block and what it is.
+#[derive(Debug, Clone)]
+pub struct BlockIdentity {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Block ID (use [`Uuid::now_v7`]).
+    pub block_id: Uuid,
+    /// Compaction level: 0 from the ingester.
+    pub compaction_level: u32,
+    /// Retention tier: 0 for full detail.
+    pub retention_tier: u32,
+}
+
+struct RowGroupAcc {
+    min: TraceId,
+    max: TraceId,
+    traces: u64,
+    spans: u64,
+}
+
+/// Streams traces, in ascending trace-ID order, into one block.
+pub struct BlockWriter {
+    identity: BlockIdentity,
+    config: BlockConfig,
+    writer: ArrowWriter<Vec<u8>>,
+    columns: SpanColumns,
+    group_bytes: usize,
+    group: Option<RowGroupAcc>,
+    groups: Vec<RowGroupAcc>,
+    ids: Vec<TraceId>,
+    span_count: u64,
+    start_min: u64,
+    end_max: u64,
+}
+
+/// The Parquet writer settings of format version 1.
+pub fn writer_properties(config: &BlockConfig) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(config.zstd_level).map_err(|source| Error::Parquet {
+        block: "new".into(),
+        source,
+    })?;
+    let path = |name: &str| ColumnPath::from(name);
+    let mut props = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_compression(Compression::ZSTD(zstd))
+        .set_max_row_group_row_count(None)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(format!("strata {}", env!("CARGO_PKG_VERSION")));
+    // Page-level statistics (the page index) where lookups and filters prune pages.
+    for name in [
+        col::TRACE_ID,
+        col::TRACE_START,
+        col::TRACE_DURATION,
+        col::START,
+        col::DURATION,
+        col::NAME,
+        col::STATUS_CODE,
+    ] {
+        props = props.set_column_statistics_enabled(path(name), EnabledStatistics::Page);
+    }
+    // Random 8-byte IDs gain nothing from a dictionary.
+    for name in [col::SPAN_ID, col::PARENT_SPAN_ID] {
+        props = props
+            .set_column_dictionary_enabled(path(name), false)
+            .set_column_encoding(path(name), Encoding::PLAIN);
+    }
+    Ok(props.build())
+}
+
+impl BlockWriter {
+    /// Starts a block.
+    pub fn new(identity: BlockIdentity, config: BlockConfig) -> Result<Self> {
+        let props = writer_properties(&config)?;
+        let writer = ArrowWriter::try_new(Vec::with_capacity(1 << 20), block_schema(), Some(props))
+            .map_err(|source| Error::Parquet {
+                block: identity.block_id.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            identity,
+            config,
+            writer,
+            columns: SpanColumns::new(),
+            group_bytes: 0,
+            group: None,
+            groups: Vec::new(),
+            ids: Vec::new(),
+            span_count: 0,
+            start_min: u64::MAX,
+            end_max: 0,
+        })
+    }
+
+    /// Adds one trace. Its spans must share one trace ID, greater than that of the previous
+    /// trace; copies of a span ID are dropped and the spans are put in tree order.
+    pub fn push_trace(&mut self, mut spans: Vec<Span>) -> Result<()> {
+        let Some(first) = spans.first() else {
+            return Ok(());
+        };
+        let trace_id = first.trace_id;
+        if spans.iter().any(|s| s.trace_id != trace_id) {
+            return Err(Error::Writer(format!("spans of several traces pushed as {trace_id}")));
+        }
+        if let Some(last) = self.ids.last()
+            && *last >= trace_id
+        {
+            return Err(Error::Writer(format!(
+                "trace {trace_id} pushed after {last}: traces must come in ascending ID order"
+            )));
+        }
+        dedupe_spans(&mut spans);
+        let (sets, summary) = order_trace(&mut spans);
+        let bytes: usize = spans.iter().map(Span::heap_size).sum();
+        if self.columns.rows() > 0
+            && (self.columns.rows() + spans.len() > self.config.row_group_max_spans
+                || self.group_bytes + bytes > self.config.row_group_max_bytes)
+        {
+            self.flush_row_group()?;
+        }
+        self.columns.push_trace(&spans, &sets, &summary)?;
+        self.group_bytes += bytes;
+        let group = self.group.get_or_insert(RowGroupAcc {
+            min: trace_id,
+            max: trace_id,
+            traces: 0,
+            spans: 0,
+        });
+        group.max = trace_id;
+        group.traces += 1;
+        group.spans += spans.len() as u64;
+        self.ids.push(trace_id);
+        self.span_count += spans.len() as u64;
+        self.start_min = self.start_min.min(summary.start_unix_nano);
+        self.end_max = self.end_max.max(summary.end_unix_nano);
+        Ok(())
+    }
+
+    /// Spans pushed so far.
+    pub fn span_count(&self) -> u64 {
+        self.span_count
+    }
+
+    fn flush_row_group(&mut self) -> Result<()> {
+        let batch = self.columns.finish()?;
+        let block = self.identity.block_id.to_string();
+        let parquet_err = |source| Error::Parquet {
+            block: block.clone(),
+            source,
+        };
+        self.writer.write(&batch).map_err(parquet_err)?;
+        self.writer.flush().map_err(parquet_err)?;
+        self.group_bytes = 0;
+        if let Some(group) = self.group.take() {
+            self.groups.push(group);
+        }
+        Ok(())
+    }
+
+    /// Finishes the Parquet file, builds the bloom shards and the meta.
+    pub fn finish(mut self) -> Result<EncodedBlock> {
+        if self.ids.is_empty() {
+            return Err(Error::Writer("a block needs at least one trace".into()));
+        }
+        if self.columns.rows() > 0 {
+            self.flush_row_group()?;
+        }
+        let block = self.identity.block_id.to_string();
+        let metadata = self.writer.finish().map_err(|source| Error::Parquet {
+            block: block.clone(),
+            source,
+        })?;
+        let data = Bytes::from(std::mem::take(self.writer.inner_mut()));
+        let footer_size = footer_size(&data, &block)?;
+        let row_groups = metadata
+            .row_groups()
+            .iter()
+            .zip(&self.groups)
+            .map(|(rg, acc)| {
+                let ranges: Vec<(u64, u64)> = rg.columns().iter().map(|c| c.byte_range()).collect();
+                let offset = ranges.iter().map(|r| r.0).min().unwrap_or(0);
+                RowGroupMeta {
+                    min_trace_id: acc.min.to_hex(),
+                    max_trace_id: acc.max.to_hex(),
+                    trace_count: acc.traces,
+                    span_count: acc.spans,
+                    offset,
+                    size: ranges.iter().map(|r| r.1).sum(),
+                }
+            })
+            .collect();
+        let (bloom, blooms) = build_shards(
+            &self.ids,
+            self.config.bloom_false_positive_rate,
+            self.config.bloom_shard_max_bytes,
+        )?;
+        let meta = BlockMeta {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            block_id: self.identity.block_id,
+            tenant: self.identity.tenant.to_string(),
+            created_at: Utc::now(),
+            start_time: time_from_nanos(self.start_min),
+            end_time: time_from_nanos(self.end_max),
+            min_trace_id: self.ids.first().map(TraceId::to_hex).unwrap_or_default(),
+            max_trace_id: self.ids.last().map(TraceId::to_hex).unwrap_or_default(),
+            trace_count: self.ids.len() as u64,
+            span_count: self.span_count,
+            data_size: data.len() as u64,
+            footer_size,
+            bloom_size: blooms.iter().map(|b| b.len() as u64).sum(),
+            bloom,
+            row_groups,
+            compaction_level: self.identity.compaction_level,
+            retention_tier: self.identity.retention_tier,
+        };
+        Ok(EncodedBlock { meta, data, blooms })
+    }
+}
+
+/// The footer length a Parquet file declares in its last 8 bytes, plus those 8 bytes.
+fn footer_size(data: &[u8], block: &str) -> Result<u64> {
+    let tail = data
+        .len()
+        .checked_sub(8)
+        .and_then(|at| data.get(at..))
+        .filter(|tail| &tail[4..] == b"PAR1")
+        .ok_or_else(|| crate::error::corrupt(block, "parquet trailer"))?;
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    Ok(u64::from(len) + 8)
+}
+
+/// Encodes a block from traces in any order: spans are grouped by trace ID and traces sorted.
+/// Copies of a trace given separately are combined.
+pub fn encode_block(
+    identity: BlockIdentity,
+    config: BlockConfig,
+    spans: impl IntoIterator<Item = Span>,
+) -> Result<EncodedBlock> {
+    let mut spans: Vec<Span> = spans.into_iter().collect();
+    spans.sort_by_key(|s| s.trace_id);
+    let mut writer = BlockWriter::new(identity, config)?;
+    let mut iter = spans.into_iter().peekable();
+    while let Some(first) = iter.next() {
+        let id = first.trace_id;
+        let mut trace = vec![first];
+        while let Some(span) = iter.next_if(|s| s.trace_id == id) {
+            trace.push(span);
+        }
+        writer.push_trace(trace)?;
+    }
+    writer.finish()
+}
+
+/// Uploads a block: data first, then the bloom shards, then `meta.json`, so a block is visible
+/// only once everything it refers to is in place.
+pub async fn upload_block(storage: &strata_storage::Storage, block: &EncodedBlock) -> Result<()> {
+    let tenant = TenantId::new(&block.meta.tenant)
+        .map_err(|e| Error::Writer(format!("block tenant: {e}")))?;
+    let id = block.meta.block_id;
+    storage
+        .put(&crate::layout::data_path(&tenant, id), block.data.clone())
+        .await?;
+    let uploads = block.blooms.iter().enumerate().map(|(i, bytes)| {
+        let path = crate::layout::bloom_path(&tenant, id, i as u32);
+        let bytes = bytes.clone();
+        async move { storage.put(&path, bytes).await }
+    });
+    futures::future::try_join_all(uploads).await?;
+    storage
+        .put(
+            &crate::layout::meta_path(&tenant, id),
+            Bytes::from(block.meta.to_json()),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! [`Storage`]: the instrumented object store handle every role shares.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::config::{StorageBackend, StorageConfig};
+use crate::error::{Error, Result};
+use crate::metrics::StorageMetrics;
+
+/// An object's path and size, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Full path of the object.
+    pub path: Path,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A handle on object storage. Cheap to clone; clones share the connection pool and metrics.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    metrics: StorageMetrics,
+    description: Arc<str>,
+}
+
+impl Storage {
+    /// Opens the backend described by `config` (which must have passed `validate()`). The local
+    /// backend creates its directory.
+    pub fn from_config(config: &StorageConfig) -> Result<Self> {
+        config.validate()?;
+        let (store, description): (Arc<dyn ObjectStore>, String) = match config.backend {
+            StorageBackend::Memory => (Arc::new(InMemory::new()), "memory".to_owned()),
+            StorageBackend::Local => {
+                let path = &config.local.path;
+                std::fs::create_dir_all(path).map_err(|e| Error::Config {
+                    key: "storage.local.path",
+                    message: format!("cannot create {}: {e}", path.display()),
+                })?;
+                let store = LocalFileSystem::new_with_prefix(path).map_err(|e| Error::Config {
+                    key: "storage.local.path",
+                    message: e.to_string(),
+                })?;
+                (Arc::new(store), format!("local:{}", path.display()))
+            }
+            StorageBackend::S3 => {
+                let s3 = &config.s3;
+                let retry = &config.retry;
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(&s3.bucket)
+                    .with_allow_http(s3.allow_http)
+                    .with_virtual_hosted_style_request(!s3.path_style)
+                    .with_retry(object_store::RetryConfig {
+                        backoff: object_store::BackoffConfig {
+                            init_backoff: retry.initial_backoff,
+                            max_backoff: retry.max_backoff,
+                            base: 2.0,
+                        },
+                        max_retries: retry.max_retries,
+                        retry_timeout: retry.retry_timeout,
+                    })
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_timeout(retry.request_timeout)
+                            .with_connect_timeout(retry.connect_timeout)
+                            .with_allow_http(s3.allow_http),
+                    );
+                if let Some(endpoint) = &s3.endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(region) = &s3.region {
+                    builder = builder.with_region(region);
+                } else if std::env::var_os("AWS_REGION").is_none()
+                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+                {
+                    builder = builder.with_region("us-east-1");
+                }
+                if let Some(key) = &s3.access_key_id {
+                    builder = builder.with_access_key_id(key);
+                }
+                if let Some(secret) = &s3.secret_access_key {
+                    builder = builder.with_secret_access_key(secret);
+                }
+                if let Some(token) = &s3.session_token {
+                    builder = builder.with_token(token);
+                }
+                let store = builder.build().map_err(|e| Error::Config {
+                    key: "storage.s3",
+                    message: e.to_string(),
+                })?;
+                let endpoint = s3.endpoint.as_deref().unwrap_or("aws");
+                (Arc::new(store), format!("s3:{endpoint}/{}", s3.bucket))
+            }
+        };
+        let store = if config.prefix.is_empty() {
+            store
+        } else {
+            Arc::new(PrefixStore::new(store, config.prefix.as_str()))
+        };
+        Ok(Self {
+            store,
+            metrics: StorageMetrics::default(),
+            description: description.into(),
+        })
+    }
+
+    /// A fresh in-memory store, for unit tests.
+    pub fn in_memory() -> Self {
+        Self {
+            store: Arc::new(InMemory::new()),
+            metrics: StorageMetrics::default(),
+            description: "memory".into(),
+        }
+    }
+
+    /// Where the objects live, for logs: `local:./data/blocks`, `s3:http://host:9000/bucket`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The traffic counters.
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, path: &Path) -> Result<Bytes> {
+        let result = async { self.store.get(path).await?.bytes().await }.await;
+        let bytes = self.observe("get", path, result)?;
+        self.metrics.read(bytes.len());
+        Ok(bytes)
+    }
+
+    /// Reads the bytes `range` of an object.
+    pub async fn get_range(&self, path: &Path, range: Range<u64>) -> Result<Bytes> {
+        let result = self.store.get_range(path, range).await;
+        let bytes = self.observe("get_range", path, result)?;
+        self.metrics.read(bytes.len());
+        Ok(bytes)
+    }
+
+    /// The size of an object.
+    pub async fn size(&self, path: &Path) -> Result<u64> {
+        let result = self.store.head(path).await;
+        Ok(self.observe("head", path, result)?.size)
+    }
+
+    /// Writes a whole object, replacing any object at `path`. Readers see the old object or the
+    /// new one, never a part.
+    pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<()> {
+        let len = bytes.len();
+        let result = self.store.put(path, PutPayload::from_bytes(bytes)).await;
+        self.observe("put", path, result)?;
+        self.metrics.written(len);
+        Ok(())
+    }
+
+    /// Writes an object only if none exists at `path`; [`Error::AlreadyExists`] otherwise. Only
+    /// as safe as the backend's conditional PUT (some S3-compatible servers ignore it).
+    pub async fn put_if_absent(&self, path: &Path, bytes: Bytes) -> Result<()> {
+        let len = bytes.len();
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .put_opts(path, PutPayload::from_bytes(bytes), opts)
+            .await;
+        self.observe("put", path, result)?;
+        self.metrics.written(len);
+        Ok(())
+    }
+
+    /// Lists every object under `prefix`, recursively.
+    pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectInfo>> {
+        let result = self
+            .store
+            .list(Some(prefix))
+            .map_ok(|meta| ObjectInfo {
+                path: meta.location,
+                size: meta.size,
+            })
+            .try_collect::<Vec<_>>()
+            .await;
+        self.observe("list", prefix, result)
+    }
+
+    /// Lists the immediate "directories" under `prefix` (common prefixes), as their last path
+    /// segment.
+    pub async fn list_dirs(&self, prefix: &Path) -> Result<Vec<String>> {
+        let result = self.store.list_with_delimiter(Some(prefix)).await;
+        let listing = self.observe("list", prefix, result)?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes an object; deleting an absent object is not an error.
+    pub async fn delete(&self, path: &Path) -> Result<()> {
+        match self.store.delete(path).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                self.metrics.request("delete");
+                Ok(())
+            }
+            result => self.observe("delete", path, result),
+        }
+    }
+
+    fn observe<T>(
+        &self,
+        op: &'static str,
+        path: &Path,
+        result: object_store::Result<T>,
+    ) -> Result<T> {
+        self.metrics.request(op);
+        result.map_err(|e| {
+            let err = Error::from_store(op, path.as_ref(), e);
+            if !err.is_not_found() {
+                self.metrics.error(op);
+                tracing::warn!(op, path = %path, error = %err, "object storage request failed");
+            }
+            err
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LocalConfig;
+
+    async fn exercise(storage: Storage) {
+        let a = Path::from("t1/blocks/b1/data.parquet");
+        let b = Path::from("t1/blocks/b2/meta.json");
+        storage.put(&a, Bytes::from_static(b"0123456789")).await.unwrap();
+        storage.put(&b, Bytes::from_static(b"{}")).await.unwrap();
+        assert_eq!(storage.get_range(&a, 2..5).await.unwrap(), Bytes::from_static(b"234"));
+        assert_eq!(storage.size(&a).await.unwrap(), 10);
+        let mut dirs = storage.list_dirs(&Path::from("t1/blocks")).await.unwrap();
+        dirs.sort();
+        assert_eq!(dirs, vec!["b1", "b2"]);
+        assert_eq!(storage.list(&Path::from("t1")).await.unwrap().len(), 2);
+        assert!(storage.get(&Path::from("nope")).await.unwrap_err().is_not_found());
+        assert!(matches!(
+            storage.put_if_absent(&b, Bytes::new()).await,
+            Err(Error::AlreadyExists { .. })
+        ));
+        storage.delete(&a).await.unwrap();
+        storage.delete(&a).await.unwrap();
+        assert!(storage.get(&a).await.unwrap_err().is_not_found());
+        assert_eq!(storage.metrics().requests("get_range"), 1);
+        assert_eq!(storage.metrics().bytes_read(), 3);
+        assert_eq!(storage.metrics().bytes_written(), 12);
+    }
+
+    #[tokio::test]
+    async fn memory_backend_behaves() {
+        exercise(Storage::in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn local_backend_behaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            local: LocalConfig {
+                path: dir.path().join("objects"),
+            },
+            ..Default::default()
+        };
+        exercise(Storage::from_config(&config).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn prefix_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            prefix: "deployment-a".into(),
+            local: LocalConfig {
+                path: dir.path().to_owned(),
+            },
+            ..Default::default()
+        };
+        let storage = Storage::from_config(&config).unwrap();
+        storage.put(&Path::from("x"), Bytes::from_static(b"1")).await.unwrap();
+        assert!(dir.path().join("deployment-a/x").exists());
+    }
+}
