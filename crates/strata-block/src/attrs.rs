@@ -60,7 +60,10 @@ impl AttrListBuilder {
     }
 
     /// Appends a whole list as one row.
-    pub(crate) fn append_row<'a>(&mut self, attrs: impl IntoIterator<Item = &'a KeyValue>) -> Result<()> {
+    pub(crate) fn append_row<'a>(
+        &mut self,
+        attrs: impl IntoIterator<Item = &'a KeyValue>,
+    ) -> Result<()> {
         for kv in attrs {
             self.append(kv);
         }

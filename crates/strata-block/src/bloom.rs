@@ -51,7 +51,11 @@ pub fn shard_for(trace_id: &TraceId, shards: u32) -> u32 {
 
 /// Builds the shards for a set of trace IDs: as many shards of at most `shard_bytes` as the
 /// false-positive rate needs, each sized for the IDs that land in it.
-pub fn build_shards(ids: &[TraceId], fp_rate: f64, shard_bytes: usize) -> Result<(BloomMeta, Vec<Bytes>)> {
+pub fn build_shards(
+    ids: &[TraceId],
+    fp_rate: f64,
+    shard_bytes: usize,
+) -> Result<(BloomMeta, Vec<Bytes>)> {
     let fp_rate = fp_rate.clamp(1e-6, 0.5);
     let n = ids.len().max(1);
     let total_bytes = Bloom::<BloomKey>::compute_bitmap_size(n, fp_rate).max(1);
@@ -65,10 +69,8 @@ pub fn build_shards(ids: &[TraceId], fp_rate: f64, shard_bytes: usize) -> Result
     let per_shard_bytes = total_bytes.div_ceil(shards as usize).max(8);
     let mut out = Vec::with_capacity(shards as usize);
     for bucket in buckets {
-        let mut bloom =
-            Bloom::new_with_seed(per_shard_bytes, bucket.len().max(1), SEED).map_err(|e| {
-                corrupt("new", format!("bloom filter parameters: {e}"))
-            })?;
+        let mut bloom = Bloom::new_with_seed(per_shard_bytes, bucket.len().max(1), SEED)
+            .map_err(|e| corrupt("new", format!("bloom filter parameters: {e}")))?;
         for id in bucket {
             bloom.set(&BloomKey(id.0));
         }
@@ -124,8 +126,15 @@ mod tests {
     fn never_says_no_to_a_present_id_and_rarely_yes_to_an_absent_one() {
         let present = ids(20_000, 1);
         let (meta, shards) = build_shards(&present, 0.01, 4096).unwrap();
-        assert!(meta.shards > 1, "expected several shards, got {}", meta.shards);
-        let parsed: Vec<BloomShard> = shards.iter().map(|b| BloomShard::parse(b, "t").unwrap()).collect();
+        assert!(
+            meta.shards > 1,
+            "expected several shards, got {}",
+            meta.shards
+        );
+        let parsed: Vec<BloomShard> = shards
+            .iter()
+            .map(|b| BloomShard::parse(b, "t").unwrap())
+            .collect();
         for id in &present {
             assert!(parsed[shard_for(id, meta.shards) as usize].may_contain(id));
         }
@@ -134,7 +143,10 @@ mod tests {
             .iter()
             .filter(|id| parsed[shard_for(id, meta.shards) as usize].may_contain(id))
             .count();
-        assert!(false_positives < 600, "{false_positives} false positives in 20000");
+        assert!(
+            false_positives < 600,
+            "{false_positives} false positives in 20000"
+        );
     }
 
     #[test]

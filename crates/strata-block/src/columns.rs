@@ -166,7 +166,10 @@ impl SpanColumns {
             .append_value(span.span_id.as_bytes())
             .map_err(arrow_err)?;
         match span.parent_span_id {
-            Some(p) => self.parent_span_id.append_value(p.as_bytes()).map_err(arrow_err)?,
+            Some(p) => self
+                .parent_span_id
+                .append_value(p.as_bytes())
+                .map_err(arrow_err)?,
             None => self.parent_span_id.append_null(),
         }
         self.ns_left.append_value(set.left);
@@ -179,10 +182,12 @@ impl SpanColumns {
         self.duration
             .append_value(span.end_unix_nano.wrapping_sub(span.start_unix_nano) as i64);
         self.status_code.append_value(span.status_code.0);
-        self.status_message.append_option(non_empty(&span.status_message));
+        self.status_message
+            .append_option(non_empty(&span.status_message));
         self.trace_state.append_option(non_empty(&span.trace_state));
         self.flags.append_value(span.flags);
-        self.dropped_attrs.append_value(span.dropped_attributes_count);
+        self.dropped_attrs
+            .append_value(span.dropped_attributes_count);
         self.dropped_events.append_value(span.dropped_events_count);
         self.dropped_links.append_value(span.dropped_links_count);
 
@@ -191,8 +196,10 @@ impl SpanColumns {
         self.scope_name.append_option(non_empty(&scope.name));
         self.scope_version.append_option(non_empty(&scope.version));
         self.scope_attrs.append_row(&scope.attributes)?;
-        self.scope_dropped.append_value(scope.dropped_attributes_count);
-        self.scope_schema_url.append_option(non_empty(&scope.schema_url));
+        self.scope_dropped
+            .append_value(scope.dropped_attributes_count);
+        self.scope_schema_url
+            .append_option(non_empty(&scope.schema_url));
 
         // Span attributes: dedicated columns first come, first served; the rest are generic.
         self.slots.iter_mut().for_each(|s| *s = None);
@@ -240,8 +247,10 @@ impl SpanColumns {
         }
         self.resource_attrs
             .append_row(generic.iter().map(|&i| &resource.attributes[i]))?;
-        self.resource_dropped.append_value(resource.dropped_attributes_count);
-        self.resource_schema_url.append_option(non_empty(&resource.schema_url));
+        self.resource_dropped
+            .append_value(resource.dropped_attributes_count);
+        self.resource_schema_url
+            .append_option(non_empty(&resource.schema_url));
         Ok(())
     }
 
@@ -359,11 +368,19 @@ struct LinksBuilder {
 
 impl LinksBuilder {
     fn push(&mut self, span: &Span) -> Result<()> {
-        let trace_id = self.trace_id.get_or_insert_with(|| FixedSizeBinaryBuilder::new(16));
-        let span_id = self.span_id.get_or_insert_with(|| FixedSizeBinaryBuilder::new(8));
+        let trace_id = self
+            .trace_id
+            .get_or_insert_with(|| FixedSizeBinaryBuilder::new(16));
+        let span_id = self
+            .span_id
+            .get_or_insert_with(|| FixedSizeBinaryBuilder::new(8));
         for link in &span.links {
-            trace_id.append_value(link.trace_id.as_bytes()).map_err(arrow_err)?;
-            span_id.append_value(link.span_id.as_bytes()).map_err(arrow_err)?;
+            trace_id
+                .append_value(link.trace_id.as_bytes())
+                .map_err(arrow_err)?;
+            span_id
+                .append_value(link.span_id.as_bytes())
+                .map_err(arrow_err)?;
             self.trace_state.append_option(non_empty(&link.trace_state));
             self.flags.append_value(link.flags);
             self.attrs.append_row(&link.attributes)?;
@@ -374,8 +391,14 @@ impl LinksBuilder {
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
-        let mut trace_id = self.trace_id.take().unwrap_or_else(|| FixedSizeBinaryBuilder::new(16));
-        let mut span_id = self.span_id.take().unwrap_or_else(|| FixedSizeBinaryBuilder::new(8));
+        let mut trace_id = self
+            .trace_id
+            .take()
+            .unwrap_or_else(|| FixedSizeBinaryBuilder::new(16));
+        let mut span_id = self
+            .span_id
+            .take()
+            .unwrap_or_else(|| FixedSizeBinaryBuilder::new(8));
         let arrays: Vec<ArrayRef> = vec![
             Arc::new(trace_id.finish()),
             Arc::new(span_id.finish()),

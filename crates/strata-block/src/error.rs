@@ -42,7 +42,9 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A block written by a newer Strata.
-    #[error("block {block}: format {format} version {version} is not supported (this build reads {supported} up to version {supported_version})")]
+    #[error(
+        "block {block}: format {format} version {version} is not supported (this build reads {supported} up to version {supported_version})"
+    )]
     UnsupportedFormat {
         /// Block ID.
         block: String,

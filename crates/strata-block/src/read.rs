@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray,
-    RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, FixedSizeBinaryArray, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, StructArray, UInt32Array, UInt64Array,
 };
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -59,7 +59,10 @@ impl<'a> Cols<'a> {
     fn fixed(&self, name: &str, width: i32) -> Result<&'a FixedSizeBinaryArray> {
         let array: &FixedSizeBinaryArray = self.get(name)?;
         if array.value_length() != width {
-            return Err(corrupt(self.block, format!("column {name} is not {width} bytes wide")));
+            return Err(corrupt(
+                self.block,
+                format!("column {name} is not {width} bytes wide"),
+            ));
         }
         Ok(array)
     }
@@ -237,7 +240,9 @@ impl<'a> DedicatedReader<'a> {
                 continue;
             }
             let value = match array {
-                DedicatedArray::Str(a) if a.is_valid(row) => AttrValue::Str(a.value(row).to_owned()),
+                DedicatedArray::Str(a) if a.is_valid(row) => {
+                    AttrValue::Str(a.value(row).to_owned())
+                }
                 DedicatedArray::Int(a) if a.is_valid(row) => AttrValue::Int(a.value(row)),
                 _ => continue,
             };

@@ -184,7 +184,9 @@ impl BlockWriter {
         };
         let trace_id = first.trace_id;
         if spans.iter().any(|s| s.trace_id != trace_id) {
-            return Err(Error::Writer(format!("spans of several traces pushed as {trace_id}")));
+            return Err(Error::Writer(format!(
+                "spans of several traces pushed as {trace_id}"
+            )));
         }
         if let Some(last) = self.ids.last()
             && *last >= trace_id

@@ -25,7 +25,11 @@ fn value() -> impl Strategy<Value = AttrValue> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..3).prop_map(AttrValue::Array),
             proptest::collection::vec(("[a-z]{1,4}", inner), 0..3).prop_map(|kvs| {
-                AttrValue::KvList(kvs.into_iter().map(|(key, value)| KeyValue { key, value }).collect())
+                AttrValue::KvList(
+                    kvs.into_iter()
+                        .map(|(key, value)| KeyValue { key, value })
+                        .collect(),
+                )
             }),
         ]
     })
@@ -44,21 +48,40 @@ fn key() -> impl Strategy<Value = String> {
 }
 
 fn attrs() -> impl Strategy<Value = Vec<KeyValue>> {
-    proptest::collection::vec((key(), value()), 0..5)
-        .prop_map(|kvs| kvs.into_iter().map(|(key, value)| KeyValue { key, value }).collect())
+    proptest::collection::vec((key(), value()), 0..5).prop_map(|kvs| {
+        kvs.into_iter()
+            .map(|(key, value)| KeyValue { key, value })
+            .collect()
+    })
 }
 
 fn id16() -> impl Strategy<Value = TraceId> {
-    any::<[u8; 16]>().prop_filter("non-zero", |b| *b != [0; 16]).prop_map(TraceId)
+    any::<[u8; 16]>()
+        .prop_filter("non-zero", |b| *b != [0; 16])
+        .prop_map(TraceId)
 }
 
-fn span_strategy(trace_id: TraceId, span_id: SpanId, parent: Option<SpanId>) -> impl Strategy<Value = Span> {
+fn span_strategy(
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+) -> impl Strategy<Value = Span> {
     (
-        (".{0,10}", 0i32..7, any::<u64>(), any::<u64>(), any::<u32>(), ".{0,6}"),
+        (
+            ".{0,10}",
+            0i32..7,
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            ".{0,6}",
+        ),
         (attrs(), attrs(), attrs(), any::<u32>(), ".{0,8}"),
         (0i32..3, ".{0,8}", any::<(u32, u32, u32)>()),
         proptest::collection::vec((any::<u64>(), ".{0,6}", attrs(), any::<u32>()), 0..3),
-        proptest::collection::vec((id16(), any::<u64>(), ".{0,6}", any::<u32>(), attrs()), 0..2),
+        proptest::collection::vec(
+            (id16(), any::<u64>(), ".{0,6}", any::<u32>(), attrs()),
+            0..2,
+        ),
     )
         .prop_map(move |(basic, res, status, events, links)| {
             let (name, kind, start, end, flags, trace_state) = basic;
@@ -78,12 +101,14 @@ fn span_strategy(trace_id: TraceId, span_id: SpanId, parent: Option<SpanId>) -> 
                 dropped_attributes_count: d_attrs,
                 events: events
                     .into_iter()
-                    .map(|(time_unix_nano, name, attributes, dropped_attributes_count)| Event {
-                        time_unix_nano,
-                        name,
-                        attributes,
-                        dropped_attributes_count,
-                    })
+                    .map(
+                        |(time_unix_nano, name, attributes, dropped_attributes_count)| Event {
+                            time_unix_nano,
+                            name,
+                            attributes,
+                            dropped_attributes_count,
+                        },
+                    )
                     .collect(),
                 dropped_events_count: d_events,
                 links: links
@@ -150,7 +175,11 @@ fn normalize(mut span: Span) -> Span {
 fn first_difference(got: &Span, want: &Span) -> String {
     let (g, w) = (format!("{got:#?}"), format!("{want:#?}"));
     let (g, w): (Vec<&str>, Vec<&str>) = (g.lines().collect(), w.lines().collect());
-    let at = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+    let at = g
+        .iter()
+        .zip(&w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(g.len().min(w.len()));
     let from = at.saturating_sub(3);
     format!(
         "got:\n{}\nwant:\n{}",

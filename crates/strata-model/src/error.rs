@@ -55,3 +55,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn truncate_for_message(text: &str) -> String {
     text.chars().take(64).collect()
 }
+
+/// The kind of a failure, shared by every crate's errors so that one place (the API layer, or a
+/// receiver for its own protocol) can map kinds to HTTP and gRPC status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request is malformed or breaks a rule: the client must change it (400,
+    /// `InvalidArgument`).
+    BadInput,
+    /// What was asked for does not exist (404, `NotFound`).
+    NotFound,
+    /// A limit was reached: the client may retry later (429, `ResourceExhausted`).
+    Overloaded,
+    /// The request was too large (413, `ResourceExhausted`).
+    TooLarge,
+    /// The request's format or encoding is not one the endpoint speaks (415, `Unimplemented`).
+    Unsupported,
+    /// The service cannot take the request now, e.g. it is shutting down (503, `Unavailable`).
+    Unavailable,
+    /// Something broke inside; not the client's fault (500, `Internal`).
+    Internal,
+}

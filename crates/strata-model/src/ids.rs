@@ -139,10 +139,7 @@ mod tests {
             SpanId::parent_from_slice(&[1; 3]),
             Err(Error::ParentSpanIdLength { len: 3 })
         );
-        assert_eq!(
-            SpanId::parent_from_slice(&[2; 8]),
-            Ok(Some(SpanId([2; 8])))
-        );
+        assert_eq!(SpanId::parent_from_slice(&[2; 8]), Ok(Some(SpanId([2; 8]))));
     }
 
     #[test]

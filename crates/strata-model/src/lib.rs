@@ -15,7 +15,7 @@ mod tenant;
 mod trace;
 
 pub use attr::{AttrValue, KeyValue};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ids::{SpanId, TraceId};
 pub use span::{Event, Link, Resource, Scope, Span, SpanKind, StatusCode};
 pub use tenant::{DEFAULT_TENANT, MAX_TENANT_LEN, TenantId};

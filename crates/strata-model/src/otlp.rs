@@ -192,7 +192,10 @@ pub fn span_to_otlp(span: &Span) -> otlp::Span {
         trace_id: span.trace_id.0.to_vec(),
         span_id: span.span_id.0.to_vec(),
         trace_state: span.trace_state.clone(),
-        parent_span_id: span.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
+        parent_span_id: span
+            .parent_span_id
+            .map(|p| p.0.to_vec())
+            .unwrap_or_default(),
         flags: span.flags,
         name: span.name.clone(),
         kind: span.kind.0,
@@ -319,7 +322,10 @@ mod tests {
         let back = spans_to_resource_spans(&spans);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].scope_spans[0].spans.len(), 2);
-        assert_eq!(back[0].scope_spans[0].spans[0], original.resource_spans[0].scope_spans[0].spans[0]);
+        assert_eq!(
+            back[0].scope_spans[0].spans[0],
+            original.resource_spans[0].scope_spans[0].spans[0]
+        );
         assert_eq!(back[0].schema_url, original.resource_spans[0].schema_url);
     }
 }

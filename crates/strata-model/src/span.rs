@@ -165,9 +165,7 @@ impl Span {
             .events
             .iter()
             .map(|e| {
-                std::mem::size_of::<Event>()
-                    + e.name.len()
-                    + KeyValue::heap_size_of(&e.attributes)
+                std::mem::size_of::<Event>() + e.name.len() + KeyValue::heap_size_of(&e.attributes)
             })
             .sum();
         let links: usize = self

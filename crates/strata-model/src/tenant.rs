@@ -86,7 +86,19 @@ mod tests {
     #[test]
     fn refuses_hostile_tenants() {
         let long = "a".repeat(151);
-        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\u{0}b", "tab\there", &long, "é", "a b"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "a\u{0}b",
+            "tab\there",
+            &long,
+            "é",
+            "a b",
+        ] {
             assert!(TenantId::new(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(TenantId::new(&"a".repeat(150)).is_ok());

@@ -184,7 +184,12 @@ mod tests {
     #[test]
     fn orders_depth_first_and_numbers_nested_sets() {
         // root(1) -> a(2) -> c(4); root -> b(3); b starts before a.
-        let mut spans = vec![span(4, Some(2), 40), span(2, Some(1), 30), span(1, None, 0), span(3, Some(1), 20)];
+        let mut spans = vec![
+            span(4, Some(2), 40),
+            span(2, Some(1), 30),
+            span(1, None, 0),
+            span(3, Some(1), 20),
+        ];
         let (sets, summary) = order_trace(&mut spans);
         let ids: Vec<u8> = spans.iter().map(|s| s.span_id.0[0]).collect();
         assert_eq!(ids, vec![1, 3, 2, 4]);
@@ -201,7 +206,11 @@ mod tests {
     #[test]
     fn orphans_and_cycles_still_get_numbers() {
         // 5 and 6 point at each other; 7's parent is missing.
-        let mut spans = vec![span(5, Some(6), 1), span(6, Some(5), 2), span(7, Some(9), 3)];
+        let mut spans = vec![
+            span(5, Some(6), 1),
+            span(6, Some(5), 2),
+            span(7, Some(9), 3),
+        ];
         let (sets, summary) = order_trace(&mut spans);
         assert_eq!(spans.len(), 3);
         assert!(sets.iter().all(|s| s.left > 0 && s.right > s.left));

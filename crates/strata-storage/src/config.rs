@@ -137,15 +137,19 @@ impl StorageConfig {
             })
         };
         if self.prefix.starts_with('/') || self.prefix.split('/').any(|s| s == "..") {
-            return bad("storage.prefix", "must be relative and must not contain `..`");
+            return bad(
+                "storage.prefix",
+                "must be relative and must not contain `..`",
+            );
         }
         match self.backend {
             StorageBackend::Local if self.local.path.as_os_str().is_empty() => {
                 bad("storage.local.path", "must not be empty")
             }
-            StorageBackend::S3 if self.s3.bucket.is_empty() => {
-                bad("storage.s3.bucket", "is required when storage.backend is s3")
-            }
+            StorageBackend::S3 if self.s3.bucket.is_empty() => bad(
+                "storage.s3.bucket",
+                "is required when storage.backend is s3",
+            ),
             StorageBackend::S3
                 if self
                     .s3

@@ -39,7 +39,9 @@ pub enum Error {
 impl Error {
     pub(crate) fn from_store(op: &'static str, path: &str, source: object_store::Error) -> Self {
         match source {
-            object_store::Error::NotFound { .. } => Self::NotFound { path: path.to_owned() },
+            object_store::Error::NotFound { .. } => Self::NotFound {
+                path: path.to_owned(),
+            },
             object_store::Error::AlreadyExists { .. } => Self::AlreadyExists {
                 path: path.to_owned(),
             },

@@ -244,15 +244,27 @@ mod tests {
     async fn exercise(storage: Storage) {
         let a = Path::from("t1/blocks/b1/data.parquet");
         let b = Path::from("t1/blocks/b2/meta.json");
-        storage.put(&a, Bytes::from_static(b"0123456789")).await.unwrap();
+        storage
+            .put(&a, Bytes::from_static(b"0123456789"))
+            .await
+            .unwrap();
         storage.put(&b, Bytes::from_static(b"{}")).await.unwrap();
-        assert_eq!(storage.get_range(&a, 2..5).await.unwrap(), Bytes::from_static(b"234"));
+        assert_eq!(
+            storage.get_range(&a, 2..5).await.unwrap(),
+            Bytes::from_static(b"234")
+        );
         assert_eq!(storage.size(&a).await.unwrap(), 10);
         let mut dirs = storage.list_dirs(&Path::from("t1/blocks")).await.unwrap();
         dirs.sort();
         assert_eq!(dirs, vec!["b1", "b2"]);
         assert_eq!(storage.list(&Path::from("t1")).await.unwrap().len(), 2);
-        assert!(storage.get(&Path::from("nope")).await.unwrap_err().is_not_found());
+        assert!(
+            storage
+                .get(&Path::from("nope"))
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
         assert!(matches!(
             storage.put_if_absent(&b, Bytes::new()).await,
             Err(Error::AlreadyExists { .. })
@@ -293,7 +305,10 @@ mod tests {
             ..Default::default()
         };
         let storage = Storage::from_config(&config).unwrap();
-        storage.put(&Path::from("x"), Bytes::from_static(b"1")).await.unwrap();
+        storage
+            .put(&Path::from("x"), Bytes::from_static(b"1"))
+            .await
+            .unwrap();
         assert!(dir.path().join("deployment-a/x").exists());
     }
 }

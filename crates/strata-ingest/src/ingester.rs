@@ -1,0 +1,354 @@
+//! The ingester: accepts sanitized requests, makes them durable in the WAL, assembles traces,
+//! cuts blocks and hands them to the flusher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use parking_lot::Mutex;
+use prost::Message;
+use strata_block::BlockConfig;
+use strata_model::TenantId;
+use strata_model::otlp::spans_from_request;
+use strata_storage::Storage;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{IngesterConfig, LimitsConfig};
+use crate::error::{Error, Result};
+use crate::flush::{PendingBlock, flush_loop};
+use crate::live::{Refusal, TenantState};
+use crate::metrics::IngestMetrics;
+use crate::sanitize::{SanitizeReport, sanitize};
+use crate::wal::{SegmentRefs, Wal, WalAppender, WalMetrics};
+
+/// What happened to an accepted request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushOutcome {
+    /// Spans stored.
+    pub accepted_spans: usize,
+    /// Spans refused (invalid IDs, per-trace or live-trace limits).
+    pub rejected_spans: usize,
+    /// Attribute values truncated.
+    pub truncated_values: usize,
+    /// Why spans were refused or changed, for the OTLP partial-success message.
+    pub messages: Vec<String>,
+}
+
+/// State shared by the ingester's tasks.
+pub(crate) struct Shared {
+    pub(crate) config: IngesterConfig,
+    pub(crate) limits: LimitsConfig,
+    pub(crate) block_config: BlockConfig,
+    pub(crate) storage: Storage,
+    pub(crate) tenants: Mutex<HashMap<TenantId, TenantState>>,
+    pub(crate) unflushed_bytes: AtomicU64,
+    pub(crate) wal_refs: Arc<SegmentRefs>,
+    pub(crate) metrics: IngestMetrics,
+    pub(crate) stop_retrying: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+/// The write path's core. Cheap to share behind an `Arc`.
+pub struct Ingester {
+    shared: Arc<Shared>,
+    wal: Mutex<Option<Wal>>,
+    appender: parking_lot::RwLock<Option<WalAppender>>,
+    cut_tx: Mutex<Option<mpsc::UnboundedSender<PendingBlock>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Ingester {
+    /// Opens the WAL, replays it into the live traces and starts the sweeper and flusher.
+    pub async fn start(
+        config: IngesterConfig,
+        limits: LimitsConfig,
+        block_config: BlockConfig,
+        storage: Storage,
+        metrics: IngestMetrics,
+        wal_metrics: WalMetrics,
+    ) -> Result<Self> {
+        let (wal, segments) = Wal::open(&config.wal, wal_metrics)?;
+        let shared = Arc::new(Shared {
+            wal_refs: Arc::clone(wal.refs()),
+            config,
+            limits,
+            block_config,
+            storage,
+            tenants: Mutex::new(HashMap::new()),
+            unflushed_bytes: AtomicU64::new(0),
+            metrics,
+            stop_retrying: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+        });
+        let mut replayed = 0usize;
+        for segment in &segments {
+            for record in wal.replay(segment) {
+                let request = match ExportTraceServiceRequest::decode(record.payload.clone()) {
+                    Ok(request) => request,
+                    Err(e) => {
+                        tracing::error!(segment = segment.id, error = %e, "WAL record holds an undecodable request; skipping it");
+                        continue;
+                    }
+                };
+                replayed += shared.insert_replayed(&record.tenant, request, segment.id);
+            }
+        }
+        wal.finish_replay(&segments);
+        if !segments.is_empty() {
+            tracing::info!(
+                segments = segments.len(),
+                spans = replayed,
+                "replayed the WAL"
+            );
+        }
+        let (cut_tx, cut_rx) = mpsc::unbounded_channel();
+        let flusher = tokio::spawn(flush_loop(
+            Arc::clone(&shared),
+            cut_rx,
+            shared.config.concurrent_flushes,
+        ));
+        let sweeper = tokio::spawn(sweep_loop(Arc::clone(&shared), cut_tx.clone()));
+        Ok(Self {
+            shared,
+            appender: parking_lot::RwLock::new(wal.appender()),
+            wal: Mutex::new(Some(wal)),
+            cut_tx: Mutex::new(Some(cut_tx)),
+            tasks: Mutex::new(vec![sweeper, flusher]),
+        })
+    }
+
+    /// Accepts one export request for `tenant`. `raw` is the request as received, protobuf
+    /// encoded, when there is one: if sanitizing changes nothing it is logged to the WAL as is.
+    pub async fn push(
+        &self,
+        tenant: TenantId,
+        mut request: ExportTraceServiceRequest,
+        raw: Option<Bytes>,
+    ) -> Result<PushOutcome> {
+        let shared = &self.shared;
+        if shared.shutting_down.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        let unflushed = shared.unflushed_bytes.load(Ordering::Acquire);
+        if unflushed >= shared.config.max_unflushed_bytes.as_u64() {
+            shared.metrics.refused("backpressure", 0);
+            return Err(Error::Backpressure(unflushed));
+        }
+        let limits = shared.limits.for_tenant(tenant.as_str());
+        let received_spans = count_spans(&request);
+        let mut report = sanitize(&mut request, limits.max_attribute_bytes.as_u64() as usize);
+        let request_bytes = raw
+            .as_ref()
+            .map_or_else(|| request.encoded_len(), Bytes::len) as u64;
+        shared.metrics.received(received_spans, request_bytes);
+        let invalid = report.rejected_spans;
+        let sizes = {
+            let now = Instant::now();
+            let mut tenants = shared.tenants.lock();
+            let state = tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| TenantState::new(limits.clone(), now));
+            state.admit(&mut request, request_bytes, &mut report, now)
+        };
+        shared.metrics.refused("invalid", invalid);
+        let sizes = match sizes {
+            Ok(sizes) => sizes,
+            Err(Refusal::Rate { bytes, rate }) => {
+                shared.metrics.refused("rate_limited", received_spans);
+                return Err(Error::Limited(format!(
+                    "tenant {tenant} is over its ingestion rate ({rate} bytes/s); request of {bytes} bytes refused, retry later"
+                )));
+            }
+            Err(Refusal::AllLimited(message)) => {
+                shared.metrics.refused("limits", received_spans - invalid);
+                return Err(Error::Limited(message));
+            }
+        };
+        shared
+            .metrics
+            .refused("limits", report.rejected_spans - invalid);
+        shared.metrics.truncated(report.truncated_values);
+        let outcome = outcome(&report, sizes.len());
+        if sizes.is_empty() {
+            return Ok(outcome);
+        }
+        let payload = match raw {
+            Some(raw) if !report.changed => raw,
+            _ => Bytes::from(request.encode_to_vec()),
+        };
+        let bytes: u64 = sizes.iter().sum();
+        let appender = self.appender.read().clone().ok_or(Error::ShuttingDown)?;
+        let pin = appender.append(&tenant, unix_nanos(), &payload).await?;
+        let (spans, rejected) = spans_from_request(request);
+        debug_assert!(rejected.is_empty(), "sanitized spans must convert");
+        {
+            let now = Instant::now();
+            let mut tenants = shared.tenants.lock();
+            let state = tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| TenantState::new(limits, now));
+            state.insert(spans, &sizes, pin.segment(), &shared.wal_refs, now);
+        }
+        shared.unflushed_bytes.fetch_add(bytes, Ordering::AcqRel);
+        shared.metrics.accepted(outcome.accepted_spans);
+        drop(pin);
+        Ok(outcome)
+    }
+
+    /// Whether the ingester takes pushes.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Stops taking pushes, cuts every live trace into blocks, flushes them (retrying for at
+    /// most `shutdown_flush_timeout`) and closes the WAL. Whatever could not be flushed is still
+    /// in the WAL and is replayed at the next start.
+    pub async fn shutdown(&self) {
+        let shared = &self.shared;
+        shared.shutting_down.store(true, Ordering::Release);
+        let sweeper_and_flusher: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        let mut tasks = sweeper_and_flusher.into_iter();
+        if let Some(sweeper) = tasks.next() {
+            sweeper.abort();
+            let _ = sweeper.await;
+        }
+        if let Some(tx) = self.cut_tx.lock().take() {
+            cut_blocks(shared, &tx, true);
+        }
+        let deadline = shared.config.shutdown_flush_timeout;
+        if let Some(flusher) = tasks.next() {
+            let mut flusher = flusher;
+            if tokio::time::timeout(deadline, &mut flusher).await.is_err() {
+                tracing::warn!(
+                    ?deadline,
+                    "flushing did not finish in time; unflushed spans stay in the WAL"
+                );
+                shared.stop_retrying.store(true, Ordering::Release);
+                flusher.abort();
+            }
+        }
+        self.appender.write().take();
+        let wal = self.wal.lock().take();
+        if let Some(mut wal) = wal {
+            tokio::task::spawn_blocking(move || wal.close()).await.ok();
+        }
+        shared.wal_refs.retire_active();
+        tracing::info!(
+            unflushed_bytes = shared.unflushed_bytes.load(Ordering::Acquire),
+            "ingester stopped"
+        );
+    }
+}
+
+impl Shared {
+    fn insert_replayed(
+        &self,
+        tenant: &TenantId,
+        request: ExportTraceServiceRequest,
+        segment: u64,
+    ) -> usize {
+        let sizes: Vec<u64> = request
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .filter(|s| strata_model::otlp::check_span_ids(s).is_ok())
+            .map(|s| s.encoded_len() as u64)
+            .collect();
+        let (spans, _) = spans_from_request(request);
+        let count = spans.len();
+        let now = Instant::now();
+        let limits = self.limits.for_tenant(tenant.as_str());
+        let mut tenants = self.tenants.lock();
+        let state = tenants
+            .entry(tenant.clone())
+            .or_insert_with(|| TenantState::new(limits, now));
+        state.insert(spans, &sizes, segment, &self.wal_refs, now);
+        self.unflushed_bytes
+            .fetch_add(sizes.iter().sum(), Ordering::AcqRel);
+        count
+    }
+}
+
+fn count_spans(request: &ExportTraceServiceRequest) -> usize {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum()
+}
+
+fn outcome(report: &SanitizeReport, accepted: usize) -> PushOutcome {
+    let mut messages = report.messages.clone();
+    if report.rejected_spans > messages.len() {
+        messages.push(format!("{} spans refused in all", report.rejected_spans));
+    }
+    if report.truncated_values > 0 {
+        messages.push(format!(
+            "{} attribute values were longer than max_attribute_bytes and were truncated",
+            report.truncated_values
+        ));
+    }
+    PushOutcome {
+        accepted_spans: accepted,
+        rejected_spans: report.rejected_spans,
+        truncated_values: report.truncated_values,
+        messages,
+    }
+}
+
+/// Moves complete traces to head blocks and cuts head blocks that are due.
+fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<PendingBlock>, force: bool) {
+    let now = Instant::now();
+    let config = &shared.config;
+    let mut cut = Vec::new();
+    let mut live_traces = 0;
+    {
+        let mut tenants = shared.tenants.lock();
+        for (tenant, state) in tenants.iter_mut() {
+            state.complete_traces(now, config.trace_idle_period, config.max_trace_live, force);
+            if let Some(head) = state.cut_head(
+                now,
+                config.max_block_bytes.as_u64(),
+                config.max_block_duration,
+                force,
+            ) {
+                cut.push(PendingBlock {
+                    tenant: tenant.clone(),
+                    head,
+                });
+            }
+            live_traces += state.live.len();
+        }
+    }
+    shared.metrics.live_traces.set(live_traces as i64);
+    for block in cut {
+        if tx.send(block).is_err() {
+            tracing::error!("the flusher has stopped; a cut block stays in the WAL");
+        }
+    }
+}
+
+async fn sweep_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<PendingBlock>) {
+    let mut tick = tokio::time::interval(shared.config.flush_check_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        cut_blocks(&shared, &tx, false);
+        shared
+            .metrics
+            .unflushed_bytes
+            .set(shared.unflushed_bytes.load(Ordering::Acquire) as i64);
+    }
+}

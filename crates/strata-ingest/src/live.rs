@@ -1,0 +1,195 @@
+//! Traces being assembled in memory, per tenant, and the head block they move to once complete.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use strata_model::{Span, TraceId};
+
+use crate::config::TenantLimits;
+use crate::limits::TokenBucket;
+use crate::sanitize::SanitizeReport;
+use crate::wal::{SegmentId, SegmentRefs};
+
+/// The spans of one trace received so far.
+#[derive(Debug)]
+pub(crate) struct LiveTrace {
+    pub(crate) spans: Vec<Span>,
+    /// OTLP-encoded bytes of the spans.
+    pub(crate) bytes: u64,
+    first_seen: Instant,
+    last_seen: Instant,
+    /// WAL segments holding these spans; each holds one reference.
+    pub(crate) segments: Vec<SegmentId>,
+}
+
+/// Traces that are complete and wait to be cut into a block.
+#[derive(Debug, Default)]
+pub(crate) struct HeadBlock {
+    pub(crate) traces: Vec<LiveTrace>,
+    pub(crate) bytes: u64,
+    opened: Option<Instant>,
+}
+
+/// One tenant's live traces, head block and rate limiter.
+#[derive(Debug)]
+pub(crate) struct TenantState {
+    pub(crate) limits: TenantLimits,
+    bucket: TokenBucket,
+    pub(crate) live: HashMap<TraceId, LiveTrace>,
+    pub(crate) head: HeadBlock,
+}
+
+/// Why a request is refused as a whole.
+pub(crate) enum Refusal {
+    /// Over the ingest rate.
+    Rate { bytes: u64, rate: u64 },
+    /// Every span hit a per-trace or live-trace limit.
+    AllLimited(String),
+}
+
+impl TenantState {
+    pub(crate) fn new(limits: TenantLimits, now: Instant) -> Self {
+        Self {
+            bucket: TokenBucket::new(
+                limits.ingestion_rate_bytes.as_u64(),
+                limits.ingestion_burst_bytes.as_u64(),
+                now,
+            ),
+            limits,
+            live: HashMap::new(),
+            head: HeadBlock::default(),
+        }
+    }
+
+    /// Applies the tenant's limits to a sanitized request: the rate to the whole request, the
+    /// trace-size and live-trace limits span by span (refused spans are removed and reported).
+    /// Returns the OTLP size of each remaining span, in request order.
+    pub(crate) fn admit(
+        &mut self,
+        request: &mut ExportTraceServiceRequest,
+        request_bytes: u64,
+        report: &mut SanitizeReport,
+        now: Instant,
+    ) -> Result<Vec<u64>, Refusal> {
+        if !self.bucket.try_take(request_bytes, now) {
+            return Err(Refusal::Rate {
+                bytes: request_bytes,
+                rate: self.limits.ingestion_rate_bytes.as_u64(),
+            });
+        }
+        let max_trace = self.limits.max_bytes_per_trace.as_u64();
+        let max_live = self.limits.max_live_traces;
+        let mut added: HashMap<TraceId, u64> = HashMap::new();
+        let mut new_traces = 0usize;
+        let mut sizes = Vec::new();
+        let mut limited = 0usize;
+        for rs in &mut request.resource_spans {
+            for ss in &mut rs.scope_spans {
+                ss.spans.retain(|span| {
+                    // Sanitizing already removed spans with bad IDs; this only guards the slice.
+                    let Ok(id) = TraceId::from_slice(&span.trace_id) else {
+                        limited += 1;
+                        report.reject(|| "invalid trace ID".to_owned());
+                        return false;
+                    };
+                    let size = span.encoded_len() as u64;
+                    let live = self.live.get(&id).map(|t| t.bytes);
+                    let pending = added.get(&id).copied();
+                    let is_new = live.is_none() && pending.is_none();
+                    let so_far = live.unwrap_or(0) + pending.unwrap_or(0);
+                    let refuse = if so_far + size > max_trace {
+                        Some(format!(
+                            "trace {id} exceeds max_bytes_per_trace ({max_trace} bytes)"
+                        ))
+                    } else if is_new && self.live.len() + new_traces >= max_live {
+                        Some(format!(
+                            "tenant has max_live_traces ({max_live}) traces in progress"
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refuse {
+                        limited += 1;
+                        report.reject(|| reason);
+                        return false;
+                    }
+                    new_traces += usize::from(is_new);
+                    *added.entry(id).or_default() += size;
+                    sizes.push(size);
+                    true
+                });
+            }
+        }
+        if sizes.is_empty() && limited > 0 {
+            return Err(Refusal::AllLimited(report.messages.join("; ")));
+        }
+        Ok(sizes)
+    }
+
+    /// Adds spans (already durable in segment `segment`) to their live traces.
+    pub(crate) fn insert(
+        &mut self,
+        spans: Vec<Span>,
+        sizes: &[u64],
+        segment: SegmentId,
+        refs: &SegmentRefs,
+        now: Instant,
+    ) {
+        for (span, &size) in spans.into_iter().zip(sizes) {
+            let trace = self.live.entry(span.trace_id).or_insert_with(|| LiveTrace {
+                spans: Vec::new(),
+                bytes: 0,
+                first_seen: now,
+                last_seen: now,
+                segments: Vec::new(),
+            });
+            trace.spans.push(span);
+            trace.bytes += size;
+            trace.last_seen = now;
+            if !trace.segments.contains(&segment) {
+                trace.segments.push(segment);
+                refs.acquire(segment);
+            }
+        }
+    }
+
+    /// Moves traces idle for `idle` (or live longer than `max_live`, or all when `force`) to the
+    /// head block.
+    pub(crate) fn complete_traces(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        max_live: Duration,
+        force: bool,
+    ) {
+        let done = self.live.extract_if(|_, t| {
+            force
+                || now.saturating_duration_since(t.last_seen) >= idle
+                || now.saturating_duration_since(t.first_seen) >= max_live
+        });
+        for (_, trace) in done {
+            self.head.bytes += trace.bytes;
+            self.head.opened.get_or_insert(now);
+            self.head.traces.push(trace);
+        }
+    }
+
+    /// Takes the head block if it is due: over `max_bytes`, older than `max_age`, or `force`d.
+    pub(crate) fn cut_head(
+        &mut self,
+        now: Instant,
+        max_bytes: u64,
+        max_age: Duration,
+        force: bool,
+    ) -> Option<HeadBlock> {
+        let due = self.head.bytes >= max_bytes
+            || self
+                .head
+                .opened
+                .is_some_and(|o| now.saturating_duration_since(o) >= max_age)
+            || force;
+        (due && !self.head.traces.is_empty()).then(|| std::mem::take(&mut self.head))
+    }
+}

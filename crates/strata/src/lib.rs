@@ -1,0 +1,9 @@
+//! The `strata` server: configuration composed from every crate's section, the roles wired
+//! together, signals and shutdown. The binary in `main.rs` is a thin CLI over this.
+
+pub mod config;
+pub mod server;
+mod telemetry;
+
+pub use config::Config;
+pub use telemetry::init_logging;

@@ -1,0 +1,168 @@
+//! Running Strata: every role in one process (the default). Start-up binds every port before
+//! serving so a taken port fails fast; shutdown stops the receivers, flushes the ingester and
+//! closes the WAL, then stops the API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use strata_api::ApiState;
+use strata_ingest::receiver::{grpc, http};
+use strata_ingest::wal::WalMetrics;
+use strata_ingest::{IngestMetrics, Ingester};
+use strata_storage::Storage;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+
+async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {role} (config key {key})"))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(role = %role, addr = %local, "listening");
+    Ok(listener)
+}
+
+/// Runs every role until SIGTERM or SIGINT, then shuts down cleanly.
+pub async fn run_all(config: Config) -> anyhow::Result<()> {
+    run_until(config, shutdown_signal()).await
+}
+
+/// Runs every role until `shutdown` resolves.
+pub async fn run_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
+    tracing::info!(storage = storage.description(), "object storage ready");
+    let mut registry = Registry::default();
+    storage.metrics().register(&mut registry);
+    let ingest_metrics = IngestMetrics::default();
+    ingest_metrics.register(&mut registry);
+    let wal_metrics = WalMetrics::default();
+    wal_metrics.register(&mut registry);
+
+    let ingester = Arc::new(
+        Ingester::start(
+            config.ingester.clone(),
+            config.limits.clone(),
+            config.block.clone(),
+            storage.clone(),
+            ingest_metrics,
+            wal_metrics,
+        )
+        .await
+        .context("starting the ingester")?,
+    );
+
+    let receivers = &config.receivers;
+    let grpc_listener = match receivers.otlp_grpc.enabled {
+        true => Some(
+            bind(
+                receivers.otlp_grpc.listen,
+                "otlp-grpc",
+                "receivers.otlp_grpc.listen",
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    let http_listener = match receivers.otlp_http.enabled {
+        true => Some(
+            bind(
+                receivers.otlp_http.listen,
+                "otlp-http",
+                "receivers.otlp_http.listen",
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    let api_listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
+
+    let (stop_receivers, receivers_stopped) = watch::channel(false);
+    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mut receiver_tasks = JoinSet::new();
+    if let Some(listener) = grpc_listener {
+        let service = grpc::OtlpGrpcService::new(
+            Arc::clone(&ingester),
+            receivers.otlp_grpc.max_message_bytes.as_u64() as usize,
+        );
+        let stop = wait_stop(receivers_stopped.clone());
+        receiver_tasks.spawn(async move {
+            grpc::serve(listener, service, stop)
+                .await
+                .context("OTLP gRPC receiver")
+        });
+    }
+    if let Some(listener) = http_listener {
+        let app = http::router(
+            Arc::clone(&ingester),
+            receivers.otlp_http.max_body_bytes.as_u64() as usize,
+        );
+        let stop = wait_stop(receivers_stopped.clone());
+        receiver_tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .context("OTLP HTTP receiver")
+        });
+    }
+
+    let ready_ingester = Arc::clone(&ingester);
+    let api = strata_api::router(ApiState {
+        registry: Arc::new(registry),
+        ready: Arc::new(move || ready_ingester.is_ready()),
+    });
+    let (stop_api, api_stopped) = watch::channel(false);
+    let api_task = tokio::spawn({
+        let stop = wait_stop(api_stopped);
+        async move {
+            axum::serve(api_listener, api)
+                .with_graceful_shutdown(stop)
+                .await
+                .context("HTTP API")
+        }
+    });
+
+    // Run until asked to stop or until a server fails.
+    let failure = tokio::select! {
+        () = shutdown => None,
+        Some(result) = receiver_tasks.join_next() => Some(result),
+    };
+    match failure {
+        None => tracing::info!("shutting down: no longer accepting spans"),
+        Some(result) => tracing::error!(?result, "a receiver stopped unexpectedly; shutting down"),
+    }
+    let _ = stop_receivers.send(true);
+    while receiver_tasks.join_next().await.is_some() {}
+    ingester.shutdown().await;
+    let _ = stop_api.send(true);
+    let _ = api_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,3 @@
+//! Black-box tests: the real `strata` binary on loopback ports, real clients, real files.
+
+mod support;
