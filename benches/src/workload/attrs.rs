@@ -5,9 +5,25 @@
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
 
+/// A vector of attributes with room for a few more, which spans usually get when they end
+/// (status codes, row counts), so that adding them does not reallocate.
+macro_rules! attrs {
+    ($($kv:expr),* $(,)?) => {{
+        let kvs = [$($kv),*];
+        let mut v = Vec::with_capacity(kvs.len() + 4);
+        v.extend(kvs);
+        v
+    }};
+}
+pub(crate) use attrs;
+
 /// A key-value pair holding `value`.
 pub(crate) fn attr(key: &str, value: Value) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(value) }), key_strindex: 0 }
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        key_strindex: 0,
+    }
 }
 
 /// A string attribute.
@@ -32,8 +48,12 @@ pub(crate) fn flag(key: &str, value: bool) -> KeyValue {
 
 /// An array-of-strings attribute.
 pub(crate) fn texts(key: &str, values: Vec<String>) -> KeyValue {
-    let values =
-        values.into_iter().map(|v| AnyValue { value: Some(Value::StringValue(v)) }).collect();
+    let values = values
+        .into_iter()
+        .map(|v| AnyValue {
+            value: Some(Value::StringValue(v)),
+        })
+        .collect();
     attr(key, Value::ArrayValue(ArrayValue { values }))
 }
 
@@ -59,7 +79,12 @@ pub(crate) struct Sql {
 
 macro_rules! sql {
     ($op:literal, $table:literal, $text:literal) => {
-        Sql { op: $op, table: $table, name: concat!($op, " shop.", $table), text: $text }
+        Sql {
+            op: $op,
+            table: $table,
+            name: concat!($op, " shop.", $table),
+            text: $text,
+        }
     };
 }
 
@@ -72,8 +97,11 @@ pub(crate) mod sql {
         "users",
         "SELECT id, email, password_hash, status, mfa_enabled FROM users WHERE email = $1 LIMIT 1"
     );
-    pub(crate) const UPDATE_LAST_LOGIN: Sql =
-        sql!("UPDATE", "users", "UPDATE users SET last_login_at = now() WHERE id = $1");
+    pub(crate) const UPDATE_LAST_LOGIN: Sql = sql!(
+        "UPDATE",
+        "users",
+        "UPDATE users SET last_login_at = now() WHERE id = $1"
+    );
     pub(crate) const PRODUCT_BY_ID: Sql = sql!(
         "SELECT",
         "products",

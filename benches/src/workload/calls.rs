@@ -6,7 +6,7 @@
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use super::attrs::{KAFKA_HOST, POSTGRES_HOST, REDIS_HOST, Sql, int, text};
+use super::attrs::{KAFKA_HOST, POSTGRES_HOST, REDIS_HOST, Sql, attrs, int, text};
 use super::services::{Instr, Svc, app_scope_of, client_user_agent, scope_of};
 use super::tree::{Opening, Role, TraceBuilder};
 
@@ -44,9 +44,12 @@ impl TraceBuilder<'_> {
             role: Role::HttpClient,
             kind: SpanKind::Client,
             name: req.method.to_owned(),
-            attributes: vec![
+            attributes: attrs![
                 text("http.request.method", req.method),
-                text("url.full", format!("http://{}:{}{}", def.name, def.port, req.path)),
+                text(
+                    "url.full",
+                    format!("http://{}:{}{}", def.name, def.port, req.path)
+                ),
                 text("server.address", def.name),
                 int("server.port", def.port),
                 text("network.protocol.version", "1.1"),
@@ -59,7 +62,7 @@ impl TraceBuilder<'_> {
             role: Role::HttpServer,
             kind: SpanKind::Server,
             name: format!("{} {}", req.method, req.route),
-            attributes: vec![
+            attributes: attrs![
                 text("http.request.method", req.method),
                 text("http.route", req.route),
                 text("url.path", req.path),
@@ -68,7 +71,10 @@ impl TraceBuilder<'_> {
                 int("server.port", def.port),
                 text("network.protocol.version", "1.1"),
                 text("client.address", from.ip()),
-                text("user_agent.original", client_user_agent(from.svc.def().lang)),
+                text(
+                    "user_agent.original",
+                    client_user_agent(from.svc.def().lang)
+                ),
             ],
         });
         self.pass(20_000, 250_000);
@@ -92,7 +98,7 @@ impl TraceBuilder<'_> {
         let from = self.here();
         let callee = self.pod_of(to);
         let name = format!("{}/{}", rpc.service, rpc.method);
-        let attributes = vec![
+        let attributes = attrs![
             text("rpc.system", "grpc"),
             text("rpc.service", rpc.service),
             text("rpc.method", rpc.method),
@@ -137,7 +143,7 @@ impl TraceBuilder<'_> {
             role: Role::Db,
             kind: SpanKind::Client,
             name: sql.name.to_owned(),
-            attributes: vec![
+            attributes: attrs![
                 text("db.system.name", "postgresql"),
                 text("db.namespace", "shop"),
                 text("db.operation.name", sql.op),
@@ -173,7 +179,7 @@ impl TraceBuilder<'_> {
             role: Role::Cache,
             kind: SpanKind::Client,
             name: command.to_owned(),
-            attributes: vec![
+            attributes: attrs![
                 text("db.system.name", "redis"),
                 text("db.namespace", "0"),
                 text("db.operation.name", command),
@@ -188,7 +194,14 @@ impl TraceBuilder<'_> {
     }
 
     /// An HTTPS call to a provider outside the shop, taking between `lo` and `hi` nanoseconds.
-    pub(crate) fn external(&mut self, method: &str, host: &str, path: &str, lo: u64, hi: u64) -> usize {
+    pub(crate) fn external(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+        lo: u64,
+        hi: u64,
+    ) -> usize {
         self.pass(10_000, 80_000);
         let pod = self.here();
         let span = self.open(Opening {
@@ -197,7 +210,7 @@ impl TraceBuilder<'_> {
             role: Role::External,
             kind: SpanKind::Client,
             name: method.to_owned(),
-            attributes: vec![
+            attributes: attrs![
                 text("http.request.method", method),
                 text("url.full", format!("https://{host}{path}")),
                 text("server.address", host),
@@ -221,7 +234,7 @@ impl TraceBuilder<'_> {
             role: Role::Producer,
             kind: SpanKind::Producer,
             name: format!("{topic} publish"),
-            attributes: vec![
+            attributes: attrs![
                 text("messaging.system", "kafka"),
                 text("messaging.destination.name", topic),
                 text("messaging.operation.type", "publish"),
@@ -258,7 +271,7 @@ impl TraceBuilder<'_> {
                 role: Role::Consumer,
                 kind: SpanKind::Consumer,
                 name: format!("{topic} process"),
-                attributes: vec![
+                attributes: attrs![
                     text("messaging.system", "kafka"),
                     text("messaging.destination.name", topic),
                     text("messaging.operation.type", "process"),

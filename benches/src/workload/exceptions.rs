@@ -25,7 +25,11 @@ pub(crate) fn exception_for(lang: Lang, source: Source) -> &'static Exception {
 }
 
 const fn ex(kind: &'static str, message: &'static str, stacktrace: &'static str) -> Exception {
-    Exception { kind, message, stacktrace }
+    Exception {
+        kind,
+        message,
+        stacktrace,
+    }
 }
 
 const TABLE: [[Exception; 3]; 4] = [

@@ -6,8 +6,8 @@
 //! happy path (and its expected client errors, such as a 404).
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Status;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use super::attrs::{text, upsert};
@@ -89,11 +89,22 @@ fn fail_at(nodes: &mut Vec<Node>, failing: usize, keep: &[bool], dice: &mut Dice
     let leaf = &mut nodes[failing];
     let at = leaf.span.end_time_unix_nano;
     if source == Source::Provider {
-        upsert(&mut leaf.span.attributes, "http.response.status_code", Value::IntValue(status));
-        leaf.span.attributes.push(text("error.type", status.to_string()));
+        upsert(
+            &mut leaf.span.attributes,
+            "http.response.status_code",
+            Value::IntValue(status),
+        );
+        leaf.span
+            .attributes
+            .push(text("error.type", status.to_string()));
         set_error(leaf, "");
     } else {
-        leaf.span.attributes.push(text("error.type", exception.kind));
+        leaf.span
+            .attributes
+            .retain(|kv| kv.key != "db.response.returned_rows");
+        leaf.span
+            .attributes
+            .push(text("error.type", exception.kind));
         leaf.span.events.push(exception_event(exception, at));
         set_error(leaf, exception.message);
     }
@@ -106,14 +117,19 @@ fn fail_at(nodes: &mut Vec<Node>, failing: usize, keep: &[bool], dice: &mut Dice
             .max()
             .unwrap_or(at);
         let node = &mut nodes[a];
-        let end = node.span.end_time_unix_nano.min(latest_child + dice.between(20_000, 400_000));
+        let end = node
+            .span
+            .end_time_unix_nano
+            .min(latest_child + dice.between(20_000, 400_000));
         node.span.end_time_unix_nano = end;
         node.span.events.retain(|e| e.time_unix_nano <= end);
         match node.role {
             Role::HttpServer | Role::HttpClient => {
                 let code = Value::IntValue(status);
                 upsert(&mut node.span.attributes, "http.response.status_code", code);
-                node.span.attributes.push(text("error.type", status.to_string()));
+                node.span
+                    .attributes
+                    .push(text("error.type", status.to_string()));
                 set_error(node, "");
             }
             Role::GrpcServer | Role::GrpcClient => {
@@ -125,7 +141,9 @@ fn fail_at(nodes: &mut Vec<Node>, failing: usize, keep: &[bool], dice: &mut Dice
         }
         // The first server span above the failure is where the framework sees the exception.
         if !recorded && matches!(node.role, Role::HttpServer | Role::GrpcServer) {
-            let at = end.saturating_sub(1_000).max(node.span.start_time_unix_nano);
+            let at = end
+                .saturating_sub(1_000)
+                .max(node.span.start_time_unix_nano);
             node.span.events.push(exception_event(exception, at));
             recorded = true;
         }
@@ -135,7 +153,10 @@ fn fail_at(nodes: &mut Vec<Node>, failing: usize, keep: &[bool], dice: &mut Dice
 
 fn set_error(node: &mut Node, message: &str) {
     let code = StatusCode::Error as i32;
-    node.span.status = Some(Status { message: message.to_owned(), code });
+    node.span.status = Some(Status {
+        message: message.to_owned(),
+        code,
+    });
 }
 
 fn exception_event(exception: &Exception, at: u64) -> Event {
@@ -172,12 +193,19 @@ fn remove_dropped(nodes: &mut Vec<Node>, keep: &[bool]) {
     }
 }
 
-/// Makes one database or provider call 10–50 times slower, delaying everything that started
-/// after it and stretching every span that was still running. Returns whether it did.
+/// Makes one database or provider call (a Redis call in traces that have neither) 10–50 times
+/// slower, delaying everything that started after it and stretching every span that was still
+/// running. Returns whether it did.
 pub(crate) fn inject_slowness(nodes: &mut [Node], dice: &mut Dice) -> bool {
-    let candidates: Vec<usize> = (0..nodes.len())
-        .filter(|&i| matches!(nodes[i].role, Role::Db | Role::External) && !nodes[i].detached)
-        .collect();
+    let eligible = |roles: &[Role]| -> Vec<usize> {
+        (0..nodes.len())
+            .filter(|&i| roles.contains(&nodes[i].role) && !nodes[i].detached)
+            .collect()
+    };
+    let mut candidates = eligible(&[Role::Db, Role::External]);
+    if candidates.is_empty() {
+        candidates = eligible(&[Role::Cache]);
+    }
     if candidates.is_empty() {
         return false;
     }

@@ -68,7 +68,14 @@ const SERVICES: [ServiceDef; 10] = [
     def("inventory", "1.12.4", Lang::Go, 2, "84c6d9b7f5", 50051),
     def("payment", "2.0.7", Lang::Python, 2, "59b8d7c6f4", 8000),
     def("notification", "0.9.12", Lang::Node, 2, "7f6c8d9b5c", 3000),
-    def("product-catalog", "4.1.0", Lang::Python, 3, "6b5d8f9c7e", 8000),
+    def(
+        "product-catalog",
+        "4.1.0",
+        Lang::Python,
+        3,
+        "6b5d8f9c7e",
+        8000,
+    ),
     def("search", "1.3.9", Lang::Go, 2, "5c9f7d8b6a", 8080),
     def("cart", "2.6.2", Lang::Node, 3, "8d7b6c5f9d", 3000),
     def("shipping", "1.0.15", Lang::Java, 2, "9b6f5d7c8e", 50051),
@@ -82,7 +89,14 @@ const fn def(
     replica_set: &'static str,
     port: i64,
 ) -> ServiceDef {
-    ServiceDef { name, version, lang, replicas, replica_set, port }
+    ServiceDef {
+        name,
+        version,
+        lang,
+        replicas,
+        replica_set,
+        port,
+    }
 }
 
 impl Svc {
@@ -108,7 +122,11 @@ impl Pod {
     /// The pod's IP address, as `client.address` on the spans it sends requests from.
     pub(crate) fn ip(self) -> String {
         let n = self.index() as u32;
-        format!("10.42.{}.{}", 1 + scramble(n) % 7, 2 + scramble(n + 97) % 250)
+        format!(
+            "10.42.{}.{}",
+            1 + scramble(n) % 7,
+            2 + scramble(n + 97) % 250
+        )
     }
 }
 
@@ -128,9 +146,18 @@ const INSTR_COUNT: usize = 6;
 /// `(name, version)` of the instrumentation scope per language and `Instr`.
 const SCOPES: [[(&str, &str); INSTR_COUNT]; 4] = [
     [
-        ("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", "0.63.0"),
-        ("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", "0.63.0"),
-        ("go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc", "0.63.0"),
+        (
+            "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
+            "0.63.0",
+        ),
+        (
+            "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
+            "0.63.0",
+        ),
+        (
+            "go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc",
+            "0.63.0",
+        ),
         ("github.com/XSAM/otelsql", "0.40.0"),
         ("github.com/redis/go-redis/extra/redisotel", "9.14.0"),
         ("github.com/IBM/sarama/otelsarama", "0.63.0"),
@@ -176,7 +203,12 @@ fn sdk_of(lang: Lang) -> (&'static str, &'static str, &'static str, &'static str
     match lang {
         Lang::Go => ("go", "1.38.0", "go", "go1.25.3"),
         Lang::Python => ("python", "1.38.0", "cpython", "3.12.11"),
-        Lang::Java => ("java", "1.55.0", "OpenJDK Runtime Environment", "21.0.8+9-LTS"),
+        Lang::Java => (
+            "java",
+            "1.55.0",
+            "OpenJDK Runtime Environment",
+            "21.0.8+9-LTS",
+        ),
         Lang::Node => ("nodejs", "2.2.0", "nodejs", "22.20.0"),
     }
 }
@@ -223,16 +255,22 @@ impl Cast {
 }
 
 fn scope(name: String, version: &str) -> InstrumentationScope {
-    InstrumentationScope { name, version: version.to_owned(), ..Default::default() }
+    InstrumentationScope {
+        name,
+        version: version.to_owned(),
+        ..Default::default()
+    }
 }
 
 fn pod_resource(pod: Pod) -> Resource {
     let def = pod.svc.def();
     let (language, sdk_version, runtime, runtime_version) = sdk_of(def.lang);
     let n = pod.index() as u32;
-    let node = format!("ip-10-0-{}-{}.eu-west-1.compute.internal", 16 + scramble(n) % 48, {
-        10 + scramble(n + 13) % 240
-    });
+    let node = format!(
+        "ip-10-0-{}-{}.eu-west-1.compute.internal",
+        16 + scramble(n) % 48,
+        { 10 + scramble(n + 13) % 240 }
+    );
     let pod_name = format!("{}-{}-{}", def.name, def.replica_set, pod_suffix(n));
     let attributes = vec![
         text("service.name", def.name),
@@ -254,7 +292,10 @@ fn pod_resource(pod: Pod) -> Resource {
         text("process.runtime.version", runtime_version),
         int("process.pid", i64::from(1 + scramble(n + 5) % 60)),
     ];
-    Resource { attributes, ..Default::default() }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
 }
 
 /// A fixed integer hash, so pod names and addresses look arbitrary but never change.

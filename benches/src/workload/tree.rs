@@ -78,7 +78,13 @@ impl<'d> TraceBuilder<'d> {
     /// An empty trace whose first span will start at `start`.
     pub(crate) fn new(dice: &'d mut Dice, start: u64) -> Self {
         let trace_id = dice.trace_id();
-        Self { dice, trace_id, now: start, nodes: Vec::with_capacity(64), stack: Vec::new() }
+        Self {
+            dice,
+            trace_id,
+            now: start,
+            nodes: Vec::with_capacity(64),
+            stack: Vec::new(),
+        }
     }
 
     /// Starts a span at `now`, as a child of the innermost open span, and makes it innermost.
@@ -90,7 +96,9 @@ impl<'d> TraceBuilder<'d> {
             _ => FLAGS_LOCAL_PARENT,
         };
         let detached = o.role == Role::Consumer || parent_node.is_some_and(|p| p.detached);
-        let parent_span_id = parent_node.map(|p| p.span.span_id.clone()).unwrap_or_default();
+        let parent_span_id = parent_node
+            .map(|p| p.span.span_id.clone())
+            .unwrap_or_default();
         let span = Span {
             trace_id: self.trace_id.to_vec(),
             span_id: self.dice.span_id().to_vec(),
@@ -103,7 +111,14 @@ impl<'d> TraceBuilder<'d> {
             attributes: o.attributes,
             ..Default::default()
         };
-        let node = Node { span, parent, pod: o.pod, scope: o.scope, role: o.role, detached };
+        let node = Node {
+            span,
+            parent,
+            pod: o.pod,
+            scope: o.scope,
+            role: o.role,
+            detached,
+        };
         self.nodes.push(node);
         let index = self.nodes.len() - 1;
         self.stack.push(index);
@@ -125,7 +140,10 @@ impl<'d> TraceBuilder<'d> {
     /// The pod running the innermost open span.
     pub(crate) fn here(&self) -> Pod {
         let top = self.stack.last().map(|&i| self.nodes[i].pod);
-        top.unwrap_or(Pod { svc: Svc::Frontend, replica: 0 })
+        top.unwrap_or(Pod {
+            svc: Svc::Frontend,
+            replica: 0,
+        })
     }
 
     /// A replica of `svc` chosen by the load balancer.
@@ -151,7 +169,10 @@ impl<'d> TraceBuilder<'d> {
     /// Sets span `index`'s status to ERROR with `message`.
     pub(crate) fn fail(&mut self, index: usize, message: &str) {
         let code = StatusCode::Error as i32;
-        self.nodes[index].span.status = Some(Status { message: message.to_owned(), code });
+        self.nodes[index].span.status = Some(Status {
+            message: message.to_owned(),
+            code,
+        });
     }
 
     /// Records an event on span `index` at `now`.
@@ -178,7 +199,10 @@ impl<'d> TraceBuilder<'d> {
 
     /// Marks `now` as the start of parallel branches.
     pub(crate) fn fork(&self) -> Fork {
-        Fork { start: self.now, end: self.now }
+        Fork {
+            start: self.now,
+            end: self.now,
+        }
     }
 
     /// Runs `branch` starting shortly after the fork point, concurrently with its siblings.

@@ -4,6 +4,7 @@
 //! document disagree. Rows are sorted by trace ID; the spans of one trace are contiguous, in
 //! depth-first order, and never split across row groups.
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
@@ -106,6 +107,11 @@ dedicated! {
     Span Str "messaging.operation" => "span_messaging_operation",
     Span Str "error.type" => "span_error_type",
 }
+
+/// Arrow field metadata naming the attribute key a dedicated column holds.
+pub const ATTRIBUTE_KEY_METADATA: &str = "strata.attribute.key";
+/// Arrow field metadata naming the attribute's scope (`resource` or `span`).
+pub const ATTRIBUTE_SCOPE_METADATA: &str = "strata.attribute.scope";
 
 /// Finds the dedicated column for an attribute key in a scope.
 pub fn dedicated_column(scope: AttrScope, key: &str) -> Option<(usize, &'static DedicatedColumn)> {
@@ -239,7 +245,15 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             DedicatedType::Str => Utf8,
             DedicatedType::Int => Int64,
         };
-        Field::new(c.column, ty, true)
+        let scope = match c.scope {
+            AttrScope::Resource => "resource",
+            AttrScope::Span => "span",
+        };
+        // Readers other than Strata learn which attribute a column holds from its metadata.
+        Field::new(c.column, ty, true).with_metadata(HashMap::from([
+            (ATTRIBUTE_KEY_METADATA.to_owned(), c.key.to_owned()),
+            (ATTRIBUTE_SCOPE_METADATA.to_owned(), scope.to_owned()),
+        ]))
     }));
     fields.extend([
         Field::new(col::RESOURCE_ATTRS, attr_list_type(), false),
