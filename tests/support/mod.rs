@@ -1,1 +1,260 @@
-//! Shared helpers for the black-box tests.
+//! Shared helpers for the black-box tests: the `strata` binary on loopback ports, the Python
+//! virtualenv with the real OpenTelemetry SDK and Parquet readers, and an S3 server.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The Python interpreter with `tests/requirements.txt` installed: `$STRATA_TEST_PYTHON`, else
+/// `.venv/bin/python` in the repository (what `tests/run` creates).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("STRATA_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python environment for the black-box tests: run tests/run (or \
+         `python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt`)"
+    );
+    venv
+}
+
+/// Runs a script from `tests/python` and fails the test, with its output, if it fails.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let output = Command::new(python())
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `strata` process.
+pub struct Strata {
+    child: Child,
+    pub dir: PathBuf,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Strata {
+    /// Starts `strata` in `dir` with `sections` (YAML for any section but `server` and
+    /// `receivers`, which are set to ephemeral loopback ports) and waits until it listens.
+    pub fn start(dir: &Path, sections: &str) -> Self {
+        let config = format!(
+            "server:\n  http_listen: 127.0.0.1:0\n  log_level: info,strata_ingest=debug\n\
+             receivers:\n  otlp_grpc: {{listen: '127.0.0.1:0'}}\n  otlp_http: {{listen: '127.0.0.1:0'}}\n{sections}"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("strata.yaml"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["--config", "strata.yaml"])
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start strata");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = log.lock().unwrap().clone();
+            let addr = |role: &str| {
+                text.lines()
+                    .filter(|l| l.contains("listening") && l.contains(&format!("role={role} ")))
+                    .find_map(|l| {
+                        l.split("addr=")
+                            .nth(1)?
+                            .split_whitespace()
+                            .next()?
+                            .parse()
+                            .ok()
+                    })
+            };
+            if let (Some(grpc), Some(http), Some(api)) =
+                (addr("otlp-grpc"), addr("otlp-http"), addr("api"))
+            {
+                return Self {
+                    child,
+                    dir: dir.to_owned(),
+                    grpc,
+                    http,
+                    api,
+                    log,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("strata exited ({status}) before listening:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strata did not start in time:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `http://` URL of the OTLP gRPC receiver.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// URL of the OTLP/HTTP traces endpoint.
+    pub fn traces_url(&self) -> String {
+        format!("http://{}/v1/traces", self.http)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the log.
+    pub fn stop(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.wait(Duration::from_secs(120));
+        let log = self.log();
+        assert!(
+            status.success(),
+            "strata exited with {status} after SIGTERM:\n{log}"
+        );
+        log
+    }
+
+    /// Kills the process with SIGKILL: no flush, no goodbye.
+    pub fn kill9(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.log()
+    }
+
+    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the log reader catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strata did not exit in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Strata {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `moto_server` S3 endpoint on loopback (data in memory), with one bucket.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3Server {
+    pub fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let moto = python().with_file_name("moto_server");
+        let child = Command::new(&moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", moto.display()));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let server = Self {
+            child,
+            endpoint,
+            bucket: bucket.to_owned(),
+        };
+        run_python(
+            "s3_bucket.py",
+            &["--endpoint", &server.endpoint, "--bucket", bucket],
+        );
+        server
+    }
+
+    /// The `storage:` section pointing at this server.
+    pub fn storage_yaml(&self) -> String {
+        format!(
+            "storage:\n  backend: s3\n  s3:\n    bucket: {}\n    endpoint: {}\n    region: us-east-1\n    \
+             access_key_id: test\n    secret_access_key: test\n    path_style: true\n    allow_http: true\n",
+            self.bucket, self.endpoint
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Blocks (block ID → files) under a local storage root for a tenant.
+pub fn local_block_dirs(root: &Path, tenant: &str) -> Vec<PathBuf> {
+    let dir = root.join(tenant).join("blocks");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    dirs
+}

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
@@ -76,27 +76,7 @@ async fn handle(
     let tenant = tenant_from_header(headers.get(TENANT_HEADER).map(HeaderValue::as_bytes))?;
     let limit = receiver.max_body_bytes;
     let gzip = content_gzip(headers)?;
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(too_large(limit));
-    }
-    let body = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large(limit)
-            } else {
-                Error::Malformed(format!("could not read the request body: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, limit).await?;
     let body = if gzip { gunzip(&body, limit)? } else { body };
     let (request, raw) = match format {
         Format::Protobuf => {
@@ -159,6 +139,34 @@ fn content_gzip(headers: &HeaderMap) -> Result<bool> {
             "unsupported content encoding {other:?}: send gzip or no encoding"
         ))),
     }
+}
+
+/// Most bytes read and thrown away from an oversized body so the client hears the 413 instead
+/// of a reset connection.
+const MAX_DRAIN_BYTES: usize = 64 << 20;
+
+/// Reads at most `limit` bytes of body. A larger body is read on (and discarded) up to
+/// [`MAX_DRAIN_BYTES`], so the client is still reading when the 413 comes, then refused.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::Malformed(format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        } else if seen > limit.saturating_add(MAX_DRAIN_BYTES) {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(too_large(limit));
+    }
+    Ok(buf.freeze())
 }
 
 fn too_large(limit: usize) -> Error {
