@@ -99,7 +99,7 @@ impl BloomShard {
         if k == 0 || k > MAX_HASHES {
             return Err(bad("implausible number of hash functions"));
         }
-        Bloom::from_slice(bytes).map(Self).map_err(|e| bad(e))
+        Bloom::from_slice(bytes).map(Self).map_err(bad)
     }
 
     /// Whether the trace ID may be in the block (false means it is certainly not).

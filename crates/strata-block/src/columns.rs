@@ -79,7 +79,14 @@ pub(crate) struct SpanColumns {
     /// Scratch: which attribute fills each dedicated column for the current row.
     slots: Vec<Option<usize>>,
     /// The last resource split, reused while consecutive spans share a resource.
-    resource_split: Option<(Arc<Resource>, Vec<Option<usize>>, Vec<usize>)>,
+    resource_split: Option<ResourceSplit>,
+}
+
+/// Which of a resource's attributes fill dedicated columns and which stay generic.
+struct ResourceSplit {
+    resource: Arc<Resource>,
+    slots: Vec<Option<usize>>,
+    generic: Vec<usize>,
 }
 
 impl SpanColumns {
@@ -224,7 +231,7 @@ impl SpanColumns {
         if self
             .resource_split
             .as_ref()
-            .is_none_or(|(r, _, _)| !Arc::ptr_eq(r, resource))
+            .is_none_or(|split| !Arc::ptr_eq(&split.resource, resource))
         {
             let mut slots = vec![None; DEDICATED_COLUMNS.len()];
             let mut generic = Vec::new();
@@ -234,9 +241,13 @@ impl SpanColumns {
                     _ => generic.push(i),
                 }
             }
-            self.resource_split = Some((Arc::clone(resource), slots, generic));
+            self.resource_split = Some(ResourceSplit {
+                resource: Arc::clone(resource),
+                slots,
+                generic,
+            });
         }
-        let Some((_, slots, generic)) = &self.resource_split else {
+        let Some(ResourceSplit { slots, generic, .. }) = &self.resource_split else {
             return Err(Error::Writer("resource split missing".into()));
         };
         for (slot, column) in DEDICATED_COLUMNS.iter().enumerate() {

@@ -1,5 +1,7 @@
 //! Model → block → model round trips, on arbitrary spans.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use proptest::prelude::*;

@@ -1,0 +1,121 @@
+//! The block format is a contract: `schemas/block-v1.md` shows the Parquet schema, the dedicated
+//! columns and the shape of `meta.json` exactly as written. This test fails when the code and the
+//! document disagree; `UPDATE_GOLDEN=1` rewrites the document's generated sections.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use strata_block::schema::{AttrScope, DEDICATED_COLUMNS, DedicatedType};
+use strata_block::{BlockConfig, BlockIdentity, encode_block};
+use strata_model::{Resource, Scope, Span, SpanId, SpanKind, StatusCode, TenantId, TraceId};
+
+fn doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/block-v1.md")
+}
+
+fn sample_block() -> strata_block::EncodedBlock {
+    let span = Span {
+        trace_id: TraceId([1; 16]),
+        span_id: SpanId([2; 8]),
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        name: "GET /".into(),
+        kind: SpanKind::SERVER,
+        start_unix_nano: 1_767_225_600_000_000_000,
+        end_unix_nano: 1_767_225_600_100_000_000,
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status_code: StatusCode::UNSET,
+        status_message: String::new(),
+        resource: Arc::new(Resource::default()),
+        scope: Arc::new(Scope::default()),
+    };
+    let identity = BlockIdentity {
+        tenant: TenantId::new("single-tenant").unwrap(),
+        block_id: uuid::Uuid::now_v7(),
+        compaction_level: 0,
+        retention_tier: 0,
+    };
+    encode_block(identity, BlockConfig::default(), [span]).unwrap()
+}
+
+fn parquet_schema_text(block: &strata_block::EncodedBlock) -> String {
+    let reader = SerializedFileReader::new(block.data.clone()).unwrap();
+    let mut out = Vec::new();
+    parquet::schema::printer::print_schema(&mut out, reader.metadata().file_metadata().schema());
+    format!("```\n{}```", String::from_utf8(out).unwrap())
+}
+
+fn dedicated_table() -> String {
+    let mut out = String::from("| column | attribute | scope | type |\n|---|---|---|---|\n");
+    for c in DEDICATED_COLUMNS {
+        let scope = match c.scope {
+            AttrScope::Resource => "resource",
+            AttrScope::Span => "span",
+        };
+        let ty = match c.ty {
+            DedicatedType::Str => "string",
+            DedicatedType::Int => "int64",
+        };
+        out.push_str(&format!("| `{}` | `{}` | {scope} | {ty} |\n", c.column, c.key));
+    }
+    out.trim_end().to_owned()
+}
+
+/// The meta's JSON with values that change from run to run, or with any encoder change, replaced
+/// by placeholders, so the example is stable yet shows every key.
+fn meta_example(block: &strata_block::EncodedBlock) -> String {
+    let mut meta: serde_json::Value = serde_json::from_slice(&block.meta.to_json()).unwrap();
+    for key in ["block_id", "created_at", "data_size", "footer_size", "bloom_size"] {
+        meta[key] = serde_json::Value::String(format!("<{key}>"));
+    }
+    for group in meta["row_groups"].as_array_mut().unwrap() {
+        group["size"] = serde_json::Value::String("<size>".into());
+    }
+    format!("```json\n{}\n```", serde_json::to_string_pretty(&meta).unwrap())
+}
+
+fn replace_section(doc: &str, name: &str, body: &str) -> String {
+    let begin = format!("<!-- BEGIN {name} -->");
+    let end = format!("<!-- END {name} -->");
+    let start = doc.find(&begin).unwrap_or_else(|| panic!("{begin} missing")) + begin.len();
+    let stop = doc.find(&end).unwrap_or_else(|| panic!("{end} missing"));
+    format!("{}\n{body}\n{}", &doc[..start], &doc[stop..])
+}
+
+#[test]
+fn written_schema_matches_the_document() {
+    let block = sample_block();
+    let doc = std::fs::read_to_string(doc_path()).unwrap();
+    let mut expected = doc.clone();
+    expected = replace_section(&expected, "parquet-schema", &parquet_schema_text(&block));
+    expected = replace_section(&expected, "dedicated-columns", &dedicated_table());
+    expected = replace_section(&expected, "meta-example", &meta_example(&block));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(doc_path(), &expected).unwrap();
+        return;
+    }
+    if doc != expected {
+        let first = doc
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "schemas/block-v1.md no longer matches the blocks Strata writes (first difference at \
+             line {}):\n  document: {:?}\n  written:  {:?}\nIf the change is deliberate, run \
+             UPDATE_GOLDEN=1 cargo test -p strata-block --test schema_doc and review the diff.",
+            first + 1,
+            doc.lines().nth(first).unwrap_or(""),
+            expected.lines().nth(first).unwrap_or("")
+        );
+    }
+}
