@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use bytes::{BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -13,12 +12,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use reqwest::StatusCode;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use strata_bench::otlp::{EXPORT_PATH, export_raw};
 use tonic::{Code, Status};
 
 use crate::support::{Strata, local_block_dirs};
-
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 fn span(trace: &[u8], id: &[u8], parent: &[u8], name: &str) -> Span {
     Span {
@@ -127,65 +124,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
-}
-
-/// Sends raw bytes as the gRPC message, so malformed protobuf can be sent at all.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-struct RawEncoder;
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-struct ResponseDecoder(tonic_prost::ProstDecoder<ExportTraceServiceResponse>);
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        self.0.decode(src)
-    }
-}
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder(tonic_prost::ProstDecoder::new(Default::default()))
-    }
-}
-
-async fn grpc_raw(
-    channel: &tonic::transport::Channel,
-    body: Vec<u8>,
-    gzip: bool,
-    tenant: Option<&str>,
-    path: &'static str,
-) -> Result<ExportTraceServiceResponse, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
-    if gzip {
-        grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-    }
-    grpc.ready().await.unwrap();
-    let mut req = tonic::Request::new(Bytes::from(body));
-    if let Some(t) = tenant {
-        req.metadata_mut()
-            .insert("x-scope-orgid", t.parse().unwrap());
-    }
-    grpc.unary(req, http::uri::PathAndQuery::from_static(path), RawCodec)
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 #[track_caller]
@@ -338,23 +276,23 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
 
         // gRPC: 29-35.
         let channel = tonic::transport::Channel::from_shared(strata.grpc_url()).unwrap().connect().await.unwrap();
-        expect_grpc("gRPC malformed protobuf", grpc_raw(&channel, vec![0x0a, 0xff, 0xff], false, None, EXPORT_PATH).await, Code::InvalidArgument, "malformed OTLP protobuf");
+        expect_grpc("gRPC malformed protobuf", export_raw(&channel, vec![0x0a, 0xff, 0xff].into(), false, None, EXPORT_PATH).await, Code::InvalidArgument, "malformed OTLP protobuf");
         let mixed = request(vec![good(6, &mut good_spans), span(&[0; 16], &[6; 8], &[], "zero"), span(&[6; 16], &[6; 3], &[], "short span")]);
-        let response = grpc_raw(&channel, mixed.encode_to_vec(), true, None, EXPORT_PATH).await.unwrap();
+        let response = export_raw(&channel, mixed.encode_to_vec().into(), true, None, EXPORT_PATH).await.unwrap();
         let partial = response.partial_success.expect("partial success");
         assert_eq!(partial.rejected_spans, 2, "{partial:?}");
         assert!(partial.error_message.contains("span ID must be 8 bytes, got 3"), "{partial:?}");
-        expect_grpc("gRPC message over 4 MiB", grpc_raw(&channel, vec![0; 5 << 20], false, None, EXPORT_PATH).await, Code::ResourceExhausted, "too large");
-        expect_grpc("gRPC gzip bomb", grpc_raw(&channel, vec![0; 64 << 20], true, None, EXPORT_PATH).await, Code::ResourceExhausted, "size limit");
-        expect_grpc("gRPC hostile tenant", grpc_raw(&channel, valid.clone(), false, Some("../../etc"), EXPORT_PATH).await, Code::InvalidArgument, "X-Scope-OrgID");
-        expect_grpc("gRPC over the rate", grpc_raw(&channel, over_rate.clone(), false, Some("slow-tenant"), EXPORT_PATH).await, Code::ResourceExhausted, "ingestion rate");
-        expect_grpc("gRPC unknown method", grpc_raw(&channel, valid.clone(), false, None, "/opentelemetry.proto.collector.trace.v1.TraceService/Nope").await, Code::Unimplemented, "");
+        expect_grpc("gRPC message over 4 MiB", export_raw(&channel, vec![0; 5 << 20].into(), false, None, EXPORT_PATH).await, Code::ResourceExhausted, "too large");
+        expect_grpc("gRPC gzip bomb", export_raw(&channel, vec![0; 64 << 20].into(), true, None, EXPORT_PATH).await, Code::ResourceExhausted, "size limit");
+        expect_grpc("gRPC hostile tenant", export_raw(&channel, valid.clone().into(), false, Some("../../etc"), EXPORT_PATH).await, Code::InvalidArgument, "X-Scope-OrgID");
+        expect_grpc("gRPC over the rate", export_raw(&channel, over_rate.clone().into(), false, Some("slow-tenant"), EXPORT_PATH).await, Code::ResourceExhausted, "ingestion rate");
+        expect_grpc("gRPC unknown method", export_raw(&channel, valid.clone().into(), false, None, "/opentelemetry.proto.collector.trace.v1.TraceService/Nope").await, Code::Unimplemented, "");
 
         // Still serving: a plain good request over each transport.
         let last = request(vec![good(7, &mut good_spans)]);
         expect("good request after all that", http.proto(&[], last.encode_to_vec()).await, ok, "");
         let last = request(vec![good(8, &mut good_spans)]);
-        let response = grpc_raw(&channel, last.encode_to_vec(), true, None, EXPORT_PATH).await.unwrap();
+        let response = export_raw(&channel, last.encode_to_vec().into(), true, None, EXPORT_PATH).await.unwrap();
         assert!(response.partial_success.is_none(), "{response:?}");
     });
     let log = strata.stop();

@@ -1,8 +1,12 @@
 //! Black-box tests: the real `strata` binary on loopback ports, real clients (the OpenTelemetry
 //! Python SDK, tonic, reqwest), real readers (pyarrow, DuckDB) and a real S3 server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
+mod architecture;
 mod bad_input;
+mod config_files;
 mod durability;
 mod otel_sdk;

@@ -1,6 +1,8 @@
-//! Strata's benchmarks and the deterministic workload generator they share with the tests.
+//! Strata's benchmarks and the deterministic workload generator they share with the tests, plus
+//! a raw OTLP/gRPC client for load generation and hostile-input tests.
 //!
 //! [`workload`] generates reproducible, realistic OpenTelemetry traces (OTLP protobuf messages)
 //! for measuring ingest, storage size and scan speed; it is not a load driver.
 
+pub mod otlp;
 pub mod workload;

@@ -65,7 +65,10 @@ fn dedicated_table() -> String {
             DedicatedType::Str => "string",
             DedicatedType::Int => "int64",
         };
-        out.push_str(&format!("| `{}` | `{}` | {scope} | {ty} |\n", c.column, c.key));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {scope} | {ty} |\n",
+            c.column, c.key
+        ));
     }
     out.trim_end().to_owned()
 }
@@ -74,19 +77,31 @@ fn dedicated_table() -> String {
 /// by placeholders, so the example is stable yet shows every key.
 fn meta_example(block: &strata_block::EncodedBlock) -> String {
     let mut meta: serde_json::Value = serde_json::from_slice(&block.meta.to_json()).unwrap();
-    for key in ["block_id", "created_at", "data_size", "footer_size", "bloom_size"] {
+    for key in [
+        "block_id",
+        "created_at",
+        "data_size",
+        "footer_size",
+        "bloom_size",
+    ] {
         meta[key] = serde_json::Value::String(format!("<{key}>"));
     }
     for group in meta["row_groups"].as_array_mut().unwrap() {
         group["size"] = serde_json::Value::String("<size>".into());
     }
-    format!("```json\n{}\n```", serde_json::to_string_pretty(&meta).unwrap())
+    format!(
+        "```json\n{}\n```",
+        serde_json::to_string_pretty(&meta).unwrap()
+    )
 }
 
 fn replace_section(doc: &str, name: &str, body: &str) -> String {
     let begin = format!("<!-- BEGIN {name} -->");
     let end = format!("<!-- END {name} -->");
-    let start = doc.find(&begin).unwrap_or_else(|| panic!("{begin} missing")) + begin.len();
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{begin} missing"))
+        + begin.len();
     let stop = doc.find(&end).unwrap_or_else(|| panic!("{end} missing"));
     format!("{}\n{body}\n{}", &doc[..start], &doc[stop..])
 }
