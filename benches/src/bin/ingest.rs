@@ -81,17 +81,17 @@ fn main() -> anyhow::Result<()> {
         .spawn()?;
     let pid = child.id();
     let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let grpc = loop {
+    let (mut grpc, mut api) = (None, None);
+    while grpc.is_none() || api.is_none() {
         let line = lines.next().context("strata exited before listening")??;
+        let addr = line.split("addr=").nth(1).map(|a| a.trim().to_owned());
         if line.contains("role=otlp-grpc") {
-            break line
-                .split("addr=")
-                .nth(1)
-                .context("addr")?
-                .trim()
-                .to_owned();
+            grpc = addr;
+        } else if line.contains("role=api") {
+            api = addr;
         }
-    };
+    }
+    let (grpc, api) = (grpc.context("grpc")?, api.context("api")?);
     std::thread::spawn(move || for _ in lines.by_ref() {});
     let peak_rss = Arc::new(AtomicU64::new(0));
     let watcher = {
@@ -113,6 +113,7 @@ fn main() -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let (elapsed, mut latencies) = runtime.block_on(send(&grpc, requests, args.streams))?;
+    let syncs = metric(&api, "strata_wal_syncs_total")?;
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()?;
@@ -155,6 +156,10 @@ fn main() -> anyhow::Result<()> {
         pct(0.99)
     );
     println!("| shutdown flush | {flush_secs:.1} s |");
+    println!(
+        "| WAL fsyncs | {syncs:.0} ({:.1} requests per fsync) |",
+        latencies.len() as f64 / syncs
+    );
     println!(
         "| server peak RSS | {:.0} MiB |",
         peak_rss.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
@@ -211,6 +216,18 @@ async fn send(
         all.extend(task.await??);
     }
     Ok((started.elapsed().as_secs_f64(), all))
+}
+
+/// Reads one sample of `/metrics` with a bare HTTP/1.0 request.
+fn metric(api: &str, name: &str) -> anyhow::Result<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(api)?;
+    stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {api}\r\n\r\n").as_bytes())?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} not in /metrics"))
 }
 
 /// Bytes of every object under the block root, and the spans their metas count.
