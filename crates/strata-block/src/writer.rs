@@ -1,6 +1,7 @@
 //! Writing a block: spans in, `data.parquet` + bloom shards + `meta.json` out.
 
 use bytes::Bytes;
+use bytesize::ByteSize;
 use chrono::Utc;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -24,23 +25,23 @@ pub struct BlockConfig {
     /// A row group is closed before it would exceed this many spans. Default 16384.
     pub row_group_max_spans: usize,
     /// ... or this many bytes of span data in memory. Default 64 MiB.
-    pub row_group_max_bytes: usize,
+    pub row_group_max_bytes: ByteSize,
     /// zstd level for every column, 1 to 22. Default 3.
     pub zstd_level: i32,
     /// False-positive rate of the trace-ID bloom filter. Default 0.01.
     pub bloom_false_positive_rate: f64,
-    /// Largest size of one bloom shard in bytes. Default 102400 (100 KiB).
-    pub bloom_shard_max_bytes: usize,
+    /// Largest size of one bloom shard. Default 100 KiB.
+    pub bloom_shard_max_bytes: ByteSize,
 }
 
 impl Default for BlockConfig {
     fn default() -> Self {
         Self {
             row_group_max_spans: 16_384,
-            row_group_max_bytes: 64 << 20,
+            row_group_max_bytes: ByteSize::mib(64),
             zstd_level: 3,
             bloom_false_positive_rate: 0.01,
-            bloom_shard_max_bytes: 100 * 1024,
+            bloom_shard_max_bytes: ByteSize::kib(100),
         }
     }
 }
@@ -51,7 +52,7 @@ impl BlockConfig {
         if self.row_group_max_spans == 0 {
             return Err("block.row_group_max_spans must be above zero".into());
         }
-        if self.row_group_max_bytes < 1024 {
+        if self.row_group_max_bytes.as_u64() < 1024 {
             return Err("block.row_group_max_bytes must be at least 1024".into());
         }
         if !(1..=22).contains(&self.zstd_level) {
@@ -60,7 +61,7 @@ impl BlockConfig {
         if !(self.bloom_false_positive_rate > 0.0 && self.bloom_false_positive_rate < 0.5) {
             return Err("block.bloom_false_positive_rate must be above 0 and below 0.5".into());
         }
-        if self.bloom_shard_max_bytes < 1024 {
+        if self.bloom_shard_max_bytes.as_u64() < 1024 {
             return Err("block.bloom_shard_max_bytes must be at least 1024".into());
         }
         Ok(())
@@ -203,7 +204,7 @@ impl BlockWriter {
         let bytes: usize = spans.iter().map(Span::heap_size).sum();
         if self.columns.rows() > 0
             && (self.columns.rows() + spans.len() > self.config.row_group_max_spans
-                || self.group_bytes + bytes > self.config.row_group_max_bytes)
+                || (self.group_bytes + bytes) as u64 > self.config.row_group_max_bytes.as_u64())
         {
             self.flush_row_group()?;
         }
@@ -281,7 +282,7 @@ impl BlockWriter {
         let (bloom, blooms) = build_shards(
             &self.ids,
             self.config.bloom_false_positive_rate,
-            self.config.bloom_shard_max_bytes,
+            usize::try_from(self.config.bloom_shard_max_bytes.as_u64()).unwrap_or(usize::MAX),
         )?;
         let meta = BlockMeta {
             format: FORMAT.to_owned(),
