@@ -294,6 +294,12 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
         let last = request(vec![good(8, &mut good_spans)]);
         let response = export_raw(&channel, last.encode_to_vec().into(), true, None, EXPORT_PATH).await.unwrap();
         assert!(response.partial_success.is_none(), "{response:?}");
+        // zstd is the other compression OTLP/gRPC clients use.
+        let zstd = request(vec![good(9, &mut good_spans)]);
+        let mut client = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::new(channel.clone())
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let response = client.export(zstd).await.unwrap().into_inner();
+        assert!(response.partial_success.is_none(), "{response:?}");
     });
     let log = strata.stop();
     assert!(!log.contains("panicked"), "{log}");
@@ -342,4 +348,57 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
         expected_total,
         "refused spans were stored: {stored:?}"
     );
+}
+
+#[test]
+fn memory_limit_pushes_back_with_429_and_keeps_what_it_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let sections = "ingester:\n  trace_idle_period: 1h\n  max_block_duration: 1h\n  max_unflushed_bytes: 1KiB\n";
+    let strata = Strata::start(dir.path(), sections);
+    let http = Http {
+        client: reqwest::Client::new(),
+        url: strata.traces_url(),
+    };
+    let mut taken = HashSet::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // The first request fits under the limit and takes the ingester over it.
+        let first = request((100..130).map(|n| good(n, &mut taken)).collect());
+        expect(
+            "first request",
+            http.proto(&[], first.encode_to_vec()).await,
+            StatusCode::OK,
+            "",
+        );
+        let second = request(vec![span(&[200; 16], &[200; 8], &[], "refused")]).encode_to_vec();
+        let (status, _, body) = http
+            .post(Some("application/x-protobuf"), &[], second.clone())
+            .await;
+        expect(
+            "over max_unflushed_bytes",
+            (status, describe_proto(status, &body)),
+            StatusCode::TOO_MANY_REQUESTS,
+            "memory limit",
+        );
+        let channel = tonic::transport::Channel::from_shared(strata.grpc_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        expect_grpc(
+            "gRPC over max_unflushed_bytes",
+            export_raw(&channel, second.into(), false, None, EXPORT_PATH).await,
+            Code::ResourceExhausted,
+            "memory limit",
+        );
+    });
+    strata.stop();
+    let mut stored = HashSet::new();
+    for block in local_block_dirs(&dir.path().join("data/blocks"), "single-tenant") {
+        let data = std::fs::read(block.join("data.parquet")).unwrap();
+        for span in strata_block::read_spans(data.into(), "test").unwrap() {
+            stored.insert((span.trace_id.0, span.span_id.0));
+        }
+    }
+    assert_eq!(stored, taken);
 }

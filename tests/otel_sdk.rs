@@ -3,6 +3,20 @@
 
 use crate::support::{S3Server, Strata, run_python};
 
+/// Sends the SDK's traces (tenant header only when given); returns where the record of what was
+/// sent is.
+fn send_with_sdk(strata: &Strata, dir: &std::path::Path, tenant: Option<&str>) -> String {
+    let expected = dir.join("expected.json").to_str().unwrap().to_owned();
+    let (grpc, http) = (strata.grpc.to_string(), strata.traces_url());
+    let mut args = vec!["--grpc", &grpc, "--http", &http, "--out", &expected];
+    if let Some(tenant) = tenant {
+        args.extend(["--tenant", tenant]);
+    }
+    let sent = run_python("otel_send.py", &args);
+    assert!(sent.contains("sent 120 spans"), "{sent}");
+    expected
+}
+
 const FAST_CUT: &str =
     "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 2s\n  flush_check_period: 200ms\n";
 
@@ -10,26 +24,14 @@ const FAST_CUT: &str =
 fn otel_sdk_spans_reach_local_blocks_field_for_field() {
     let dir = tempfile::tempdir().unwrap();
     let strata = Strata::start(dir.path(), FAST_CUT);
-    let expected = dir.path().join("expected.json");
-    let sent = run_python(
-        "otel_send.py",
-        &[
-            "--grpc",
-            &strata.grpc.to_string(),
-            "--http",
-            &strata.traces_url(),
-            "--out",
-            expected.to_str().unwrap(),
-        ],
-    );
-    assert!(sent.contains("sent 120 spans"), "{sent}");
+    let expected = send_with_sdk(&strata, dir.path(), None);
     let log = strata.stop();
     assert!(log.contains("flushed block"), "{log}");
     let verified = run_python(
         "verify_blocks.py",
         &[
             "--expected",
-            expected.to_str().unwrap(),
+            &expected,
             "--local",
             dir.path().join("data/blocks").to_str().unwrap(),
         ],
@@ -50,20 +52,7 @@ fn otel_sdk_spans_reach_s3_blocks_field_for_field() {
     let s3 = S3Server::start("strata-e2e");
     let dir = tempfile::tempdir().unwrap();
     let strata = Strata::start(dir.path(), &format!("{FAST_CUT}{}", s3.storage_yaml()));
-    let expected = dir.path().join("expected.json");
-    run_python(
-        "otel_send.py",
-        &[
-            "--grpc",
-            &strata.grpc.to_string(),
-            "--http",
-            &strata.traces_url(),
-            "--out",
-            expected.to_str().unwrap(),
-            "--tenant",
-            "team-s3",
-        ],
-    );
+    let expected = send_with_sdk(&strata, dir.path(), Some("team-s3"));
     let log = strata.stop();
     assert!(log.contains("s3:http://127.0.0.1"), "{log}");
     assert!(
@@ -74,7 +63,7 @@ fn otel_sdk_spans_reach_s3_blocks_field_for_field() {
         "verify_blocks.py",
         &[
             "--expected",
-            expected.to_str().unwrap(),
+            &expected,
             "--s3-endpoint",
             &s3.endpoint,
             "--bucket",

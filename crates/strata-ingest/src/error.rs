@@ -21,7 +21,9 @@ pub enum Error {
     #[error("{0}")]
     Limited(String),
     /// The ingester holds as much unflushed data as it may; retry later.
-    #[error("ingester is at its memory limit ({0} bytes waiting to be flushed); retry later")]
+    #[error(
+        "ingester is at its memory limit (max_unflushed_bytes; {0} bytes wait to be flushed); retry later"
+    )]
     Backpressure(u64),
     /// The ingester is shutting down.
     #[error("ingester is shutting down")]

@@ -331,6 +331,7 @@ fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<PendingBlock>, force: 
             }
             live_traces += state.live.len();
         }
+        tenants.retain(|_, state| !state.forgettable(now));
     }
     shared.metrics.live_traces.set(live_traces as i64);
     for block in cut {

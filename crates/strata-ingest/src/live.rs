@@ -39,7 +39,12 @@ pub(crate) struct TenantState {
     bucket: TokenBucket,
     pub(crate) live: HashMap<TraceId, LiveTrace>,
     pub(crate) head: HeadBlock,
+    last_push: Instant,
 }
+
+/// A tenant with nothing in memory and no push for this long is forgotten (tenant IDs come from
+/// the network, so their states must not pile up). Its rate limiter would be full again by then.
+const FORGET_IDLE_TENANT: Duration = Duration::from_secs(300);
 
 /// Why a request is refused as a whole.
 pub(crate) enum Refusal {
@@ -60,7 +65,15 @@ impl TenantState {
             limits,
             live: HashMap::new(),
             head: HeadBlock::default(),
+            last_push: now,
         }
+    }
+
+    /// Whether the tenant holds nothing and has been quiet long enough to be dropped.
+    pub(crate) fn forgettable(&self, now: Instant) -> bool {
+        self.live.is_empty()
+            && self.head.traces.is_empty()
+            && now.saturating_duration_since(self.last_push) >= FORGET_IDLE_TENANT
     }
 
     /// Applies the tenant's limits to a sanitized request: the rate to the whole request, the
@@ -73,6 +86,7 @@ impl TenantState {
         report: &mut SanitizeReport,
         now: Instant,
     ) -> Result<Vec<u64>, Refusal> {
+        self.last_push = now;
         if !self.bucket.try_take(request_bytes, now) {
             return Err(Refusal::Rate {
                 bytes: request_bytes,
