@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use strata_bench::otlp::{EXPORT_PATH, export_raw};
 use tonic::{Code, Status};
 
-use crate::support::{Strata, local_block_dirs};
+use crate::support::{Strata, stored_spans};
 
 fn span(trace: &[u8], id: &[u8], parent: &[u8], name: &str) -> Span {
     Span {
@@ -308,22 +308,19 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
     let mut stored = HashSet::new();
     let mut truncated_ok = false;
     for tenant in ["single-tenant", "slow-tenant", "small-traces", "few-traces"] {
-        for block in local_block_dirs(&dir.path().join("data/blocks"), tenant) {
-            let data = std::fs::read(block.join("data.parquet")).unwrap();
-            for span in strata_block::read_spans(data.into(), "test").unwrap() {
-                if let Some(kv) = span.attributes.iter().find(|kv| kv.key == "payload") {
-                    truncated_ok = kv.value.as_str().map(str::len) == Some(64);
-                }
-                if span.name == "good-3" {
-                    let ints: Vec<_> = span
-                        .attributes
-                        .iter()
-                        .filter_map(|kv| kv.value.as_int())
-                        .collect();
-                    assert_eq!(ints, vec![42, 7], "JSON ints as string and number");
-                }
-                stored.insert((tenant, span.trace_id.0, span.span_id.0));
+        for span in stored_spans(&dir.path().join("data/blocks"), tenant) {
+            if let Some(kv) = span.attributes.iter().find(|kv| kv.key == "payload") {
+                truncated_ok = kv.value.as_str().map(str::len) == Some(64);
             }
+            if span.name == "good-3" {
+                let ints: Vec<_> = span
+                    .attributes
+                    .iter()
+                    .filter_map(|kv| kv.value.as_int())
+                    .collect();
+                assert_eq!(ints, vec![42, 7], "JSON ints as string and number");
+            }
+            stored.insert((tenant, span.trace_id.0, span.span_id.0));
         }
     }
     for (trace, id) in &good_spans {
@@ -393,12 +390,9 @@ fn memory_limit_pushes_back_with_429_and_keeps_what_it_took() {
         );
     });
     strata.stop();
-    let mut stored = HashSet::new();
-    for block in local_block_dirs(&dir.path().join("data/blocks"), "single-tenant") {
-        let data = std::fs::read(block.join("data.parquet")).unwrap();
-        for span in strata_block::read_spans(data.into(), "test").unwrap() {
-            stored.insert((span.trace_id.0, span.span_id.0));
-        }
-    }
+    let stored: HashSet<_> = stored_spans(&dir.path().join("data/blocks"), "single-tenant")
+        .iter()
+        .map(|s| (s.trace_id.0, s.span_id.0))
+        .collect();
     assert_eq!(stored, taken);
 }

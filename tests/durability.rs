@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use strata_bench::workload::{Workload, WorkloadConfig};
 
-use crate::support::{Strata, local_block_dirs};
+use crate::support::{self, Strata};
 
 type SpanKey = ([u8; 16], [u8; 8]);
 
@@ -72,19 +72,10 @@ fn send_all(
 
 /// Every span stored in the blocks under `dir/data/blocks` for the default tenant.
 fn stored_spans(dir: &Path) -> HashSet<SpanKey> {
-    let mut stored = HashSet::new();
-    for block in local_block_dirs(&dir.join("data/blocks"), "single-tenant") {
-        assert!(
-            block.join("meta.json").exists(),
-            "block without meta: {}",
-            block.display()
-        );
-        let data = std::fs::read(block.join("data.parquet")).unwrap();
-        for span in strata_block::read_spans(data.into(), "test").unwrap() {
-            stored.insert((span.trace_id.0, span.span_id.0));
-        }
-    }
-    stored
+    support::stored_spans(&dir.join("data/blocks"), "single-tenant")
+        .iter()
+        .map(|s| (s.trace_id.0, s.span_id.0))
+        .collect()
 }
 
 fn wal_bytes(dir: &Path) -> u64 {

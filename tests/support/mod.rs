@@ -248,13 +248,22 @@ impl Drop for S3Server {
     }
 }
 
-/// Blocks (block ID → files) under a local storage root for a tenant.
-pub fn local_block_dirs(root: &Path, tenant: &str) -> Vec<PathBuf> {
+/// Every span in the blocks of `tenant` under a local storage root, read with Strata's own block
+/// reader. Each block must have its `meta.json`.
+pub fn stored_spans(root: &Path, tenant: &str) -> Vec<strata_model::Span> {
     let dir = root.join(tenant).join("blocks");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-    dirs.sort();
-    dirs
+    let mut spans = Vec::new();
+    for block in entries.map(|e| e.unwrap().path()) {
+        assert!(
+            block.join("meta.json").exists(),
+            "block without meta: {}",
+            block.display()
+        );
+        let data = std::fs::read(block.join("data.parquet")).unwrap();
+        spans.extend(strata_block::read_spans(data.into(), "test").unwrap());
+    }
+    spans
 }
