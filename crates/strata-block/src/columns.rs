@@ -7,7 +7,7 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, UInt32Builder, UInt64Builder,
 };
-use strata_model::{AttrValue, KeyValue, NestedSet, Resource, Span, TraceSummary};
+use strata_model::{AttrValue, KeyValue, NestedSet, Resource, Span, TraceLayout, TraceSummary};
 
 use crate::attrs::{AttrListBuilder, arrow_err, list_array, next_offset};
 use crate::error::{Error, Result};
@@ -143,15 +143,10 @@ impl SpanColumns {
         self.rows
     }
 
-    /// Appends the spans of one trace, already ordered by [`strata_model::order_trace`].
-    pub(crate) fn push_trace(
-        &mut self,
-        spans: &[Span],
-        sets: &[NestedSet],
-        summary: &TraceSummary,
-    ) -> Result<()> {
-        for (span, set) in spans.iter().zip(sets) {
-            self.push_span(span, set, summary)?;
+    /// Appends the spans of one trace in the order `layout` gives.
+    pub(crate) fn push_trace(&mut self, spans: &[Span], layout: &TraceLayout) -> Result<()> {
+        for (&i, set) in layout.order.iter().zip(&layout.sets) {
+            self.push_span(&spans[i], set, &layout.summary)?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod bloom;
 mod columns;
 mod error;
 pub mod layout;
+mod lookup;
 mod meta;
 mod read;
 pub mod schema;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use bloom::{BloomMeta, BloomShard, MAX_SHARDS, build_shards, shard_for};
 pub use error::{Error, Result};
+pub use lookup::{BlockFile, ReadStats, open_block_file, read_bloom_shard, read_trace};
 pub use meta::{BlockMeta, RowGroupMeta, time_from_nanos};
 pub use read::{read_spans, spans_from_batch};
 pub use writer::{

@@ -9,7 +9,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 use serde::Deserialize;
-use strata_model::{Span, TenantId, TraceId, dedupe_spans, order_trace};
+use strata_model::{Span, TenantId, TraceId, trace_layout};
 use uuid::Uuid;
 
 use crate::bloom::build_shards;
@@ -181,8 +181,8 @@ impl BlockWriter {
     }
 
     /// Adds one trace. Its spans must share one trace ID, greater than that of the previous
-    /// trace; copies of a span ID are dropped and the spans are put in tree order.
-    pub fn push_trace(&mut self, mut spans: Vec<Span>) -> Result<()> {
+    /// trace; copies of a span ID are dropped and the spans are written in tree order.
+    pub fn push_trace(&mut self, spans: &[Span]) -> Result<()> {
         let Some(first) = spans.first() else {
             return Ok(());
         };
@@ -199,16 +199,16 @@ impl BlockWriter {
                 "trace {trace_id} pushed after {last}: traces must come in ascending ID order"
             )));
         }
-        dedupe_spans(&mut spans);
-        let (sets, summary) = order_trace(&mut spans);
-        let bytes: usize = spans.iter().map(Span::heap_size).sum();
+        let layout = trace_layout(spans);
+        let bytes: usize = layout.order.iter().map(|&i| spans[i].heap_size()).sum();
+        let count = layout.order.len();
         if self.columns.rows() > 0
-            && (self.columns.rows() + spans.len() > self.config.row_group_max_spans
+            && (self.columns.rows() + count > self.config.row_group_max_spans
                 || (self.group_bytes + bytes) as u64 > self.config.row_group_max_bytes.as_u64())
         {
             self.flush_row_group()?;
         }
-        self.columns.push_trace(&spans, &sets, &summary)?;
+        self.columns.push_trace(spans, &layout)?;
         self.group_bytes += bytes;
         let group = self.group.get_or_insert(RowGroupAcc {
             min: trace_id,
@@ -218,11 +218,11 @@ impl BlockWriter {
         });
         group.max = trace_id;
         group.traces += 1;
-        group.spans += spans.len() as u64;
+        group.spans += count as u64;
         self.ids.push(trace_id);
-        self.span_count += spans.len() as u64;
-        self.start_min = self.start_min.min(summary.start_unix_nano);
-        self.end_max = self.end_max.max(summary.end_unix_nano);
+        self.span_count += count as u64;
+        self.start_min = self.start_min.min(layout.summary.start_unix_nano);
+        self.end_max = self.end_max.max(layout.summary.end_unix_nano);
         Ok(())
     }
 
@@ -337,7 +337,7 @@ pub fn encode_block(
         while let Some(span) = iter.next_if(|s| s.trace_id == id) {
             trace.push(span);
         }
-        writer.push_trace(trace)?;
+        writer.push_trace(&trace)?;
     }
     writer.finish()
 }

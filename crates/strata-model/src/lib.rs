@@ -19,7 +19,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use ids::{SpanId, TraceId};
 pub use span::{Event, Link, Resource, Scope, Span, SpanKind, StatusCode};
 pub use tenant::{DEFAULT_TENANT, MAX_TENANT_LEN, TenantId};
-pub use trace::{NestedSet, TraceSummary, dedupe_spans, order_trace};
+pub use trace::{NestedSet, TraceLayout, TraceSummary, dedupe_spans, order_trace, trace_layout};
 
 /// Re-export of the OTLP protobuf types this crate maps to and from.
 pub use opentelemetry_proto::tonic as proto;

@@ -51,27 +51,35 @@ pub fn dedupe_spans(spans: &mut Vec<Span>) {
     spans.retain(|s| seen.insert(s.span_id));
 }
 
-/// Orders the spans of one trace depth-first (children by start time, then span ID), numbers
-/// them as nested sets, and summarises the trace. `spans` must all share one trace ID and hold
-/// no duplicate span IDs (see [`dedupe_spans`]). Parent cycles and missing parents are tolerated:
-/// such spans become roots of their own subtrees.
-pub fn order_trace(spans: &mut Vec<Span>) -> (Vec<NestedSet>, TraceSummary) {
-    let n = spans.len();
-    let key = |s: &Span| (s.start_unix_nano, s.span_id);
-    spans.sort_unstable_by_key(key);
+/// How the spans of one trace are laid out in a block, computed without moving them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceLayout {
+    /// Indices into the spans, in depth-first order (children by start time, then span ID).
+    /// Later copies of a span ID are left out.
+    pub order: Vec<usize>,
+    /// The nested-set numbers of the spans in `order`, position for position.
+    pub sets: Vec<NestedSet>,
+    /// The trace-level facts.
+    pub summary: TraceSummary,
+}
 
-    let index: HashMap<SpanId, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_id, i))
-        .collect();
-    // Children lists in start order, since `spans` is sorted and we push in order.
+/// Lays out the spans of one trace (all sharing one trace ID) depth-first and numbers them as
+/// nested sets. Copies of a span ID after the first are skipped. Parent cycles and missing
+/// parents are tolerated: such spans become roots of their own subtrees.
+pub fn trace_layout(spans: &[Span]) -> TraceLayout {
+    let mut seen = std::collections::HashSet::with_capacity(spans.len());
+    let mut nodes: Vec<usize> = (0..spans.len()).filter(|&i| seen.insert(spans[i].span_id)).collect();
+    nodes.sort_unstable_by_key(|&i| (spans[i].start_unix_nano, spans[i].span_id));
+    let n = nodes.len();
+    let position: HashMap<SpanId, usize> =
+        nodes.iter().enumerate().map(|(p, &i)| (spans[i].span_id, p)).collect();
+    // Children lists in start order, since `nodes` is sorted and we push in order.
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut roots = Vec::new();
-    for (i, span) in spans.iter().enumerate() {
-        match span.parent_span_id.and_then(|p| index.get(&p)) {
-            Some(&p) if p != i => children[p].push(i),
-            _ => roots.push(i),
+    for (p, &i) in nodes.iter().enumerate() {
+        match spans[i].parent_span_id.and_then(|parent| position.get(&parent)) {
+            Some(&parent) if parent != p => children[parent].push(p),
+            _ => roots.push(p),
         }
     }
 
@@ -81,7 +89,6 @@ pub fn order_trace(spans: &mut Vec<Span>) -> (Vec<NestedSet>, TraceSummary) {
     let mut counter = 0i32;
     let mut walk = |start: usize, order: &mut Vec<usize>, sets: &mut Vec<NestedSet>| {
         // Iterative DFS: (node, next child position).
-        let mut stack: Vec<(usize, usize)> = Vec::new();
         if visited[start] {
             return;
         }
@@ -89,7 +96,7 @@ pub fn order_trace(spans: &mut Vec<Span>) -> (Vec<NestedSet>, TraceSummary) {
         counter += 1;
         sets[start].left = counter;
         order.push(start);
-        stack.push((start, 0));
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
         while let Some((node, next)) = stack.pop() {
             if let Some(&child) = children[node].get(next) {
                 stack.push((node, next + 1));
@@ -114,35 +121,41 @@ pub fn order_trace(spans: &mut Vec<Span>) -> (Vec<NestedSet>, TraceSummary) {
         walk(root, &mut order, &mut sets);
     }
     // Spans caught in a parent cycle are reachable from no root: start a walk at each.
-    for i in 0..n {
-        walk(i, &mut order, &mut sets);
+    for p in 0..n {
+        walk(p, &mut order, &mut sets);
     }
-
-    let summary = summarise(spans, &roots);
-    // Apply the depth-first order to both the spans and their numbers.
-    let mut slots: Vec<Option<Span>> = spans.drain(..).map(Some).collect();
-    let ordered_sets = order.iter().map(|&i| sets[i]).collect();
-    spans.extend(order.iter().filter_map(|&i| slots[i].take()));
-    (ordered_sets, summary)
+    let summary = summarise(spans, nodes.iter().copied(), roots.iter().map(|&p| nodes[p]));
+    TraceLayout {
+        sets: order.iter().map(|&p| sets[p]).collect(),
+        order: order.iter().map(|&p| nodes[p]).collect(),
+        summary,
+    }
 }
 
-fn summarise(spans: &[Span], roots: &[usize]) -> TraceSummary {
+/// Puts the spans of one trace in the order of [`trace_layout`], dropping later copies of a span
+/// ID, and returns their nested-set numbers and the trace summary.
+pub fn order_trace(spans: &mut Vec<Span>) -> (Vec<NestedSet>, TraceSummary) {
+    let layout = trace_layout(spans);
+    let mut slots: Vec<Option<Span>> = spans.drain(..).map(Some).collect();
+    spans.extend(layout.order.iter().filter_map(|&i| slots[i].take()));
+    (layout.sets, layout.summary)
+}
+
+fn summarise(
+    spans: &[Span],
+    nodes: impl Iterator<Item = usize> + Clone,
+    mut roots: impl Iterator<Item = usize>,
+) -> TraceSummary {
     // The root is the earliest span without a parent ID; orphans (parent missing) don't count.
-    let root = roots
-        .iter()
-        .map(|&i| &spans[i])
-        .find(|s| s.parent_span_id.is_none());
+    let root = roots.find(|&i| spans[i].parent_span_id.is_none()).map(|i| &spans[i]);
+    let all = || nodes.clone().map(|i| &spans[i]);
     TraceSummary {
-        start_unix_nano: spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0),
-        end_unix_nano: spans
-            .iter()
-            .map(|s| s.end_unix_nano.max(s.start_unix_nano))
-            .max()
-            .unwrap_or(0),
+        start_unix_nano: all().map(|s| s.start_unix_nano).min().unwrap_or(0),
+        end_unix_nano: all().map(|s| s.end_unix_nano.max(s.start_unix_nano)).max().unwrap_or(0),
         root_service_name: root.and_then(|r| r.service_name()).map(str::to_owned),
         root_span_name: root.map(|r| r.name.clone()),
-        span_count: u32::try_from(spans.len()).unwrap_or(u32::MAX),
-        has_error: spans.iter().any(Span::is_error),
+        span_count: u32::try_from(all().count()).unwrap_or(u32::MAX),
+        has_error: all().any(Span::is_error),
     }
 }
 
@@ -219,6 +232,15 @@ mod tests {
         lefts.sort_unstable();
         lefts.dedup();
         assert_eq!(lefts.len(), 3);
+    }
+
+    #[test]
+    fn layout_skips_later_copies_without_moving_spans() {
+        let spans = vec![span(2, Some(1), 5), span(1, None, 0), span(2, Some(1), 9)];
+        let layout = trace_layout(&spans);
+        assert_eq!(layout.order, vec![1, 0]);
+        assert_eq!(layout.summary.span_count, 2);
+        assert_eq!(layout.summary.end_unix_nano, 15, "the dropped copy does not count");
     }
 
     #[test]
