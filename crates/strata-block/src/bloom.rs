@@ -102,6 +102,11 @@ impl BloomShard {
         Bloom::from_slice(bytes).map(Self).map_err(bad)
     }
 
+    /// Bytes the shard holds, for cache accounting.
+    pub fn size(&self) -> usize {
+        self.0.as_slice().len()
+    }
+
     /// Whether the trace ID may be in the block (false means it is certainly not).
     pub fn may_contain(&self, trace_id: &TraceId) -> bool {
         self.0.check(&BloomKey(trace_id.0))

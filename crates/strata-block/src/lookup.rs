@@ -71,7 +71,8 @@ impl BlockFile {
 }
 
 fn tenant_of(meta: &BlockMeta) -> Result<TenantId> {
-    TenantId::new(&meta.tenant).map_err(|e| corrupt(meta.block_id.to_string(), format!("tenant: {e}")))
+    TenantId::new(&meta.tenant)
+        .map_err(|e| corrupt(meta.block_id.to_string(), format!("tenant: {e}")))
 }
 
 /// Reads the bloom shard of `meta`'s block that would hold `trace_id`.
@@ -85,28 +86,44 @@ pub async fn read_bloom_shard(
     let path = layout::bloom_path(&tenant_of(meta)?, meta.block_id, shard);
     let bytes = storage.get(&path).await?;
     stats.record(bytes.len());
-    Ok((shard, BloomShard::parse(&bytes, &meta.block_id.to_string())?))
+    Ok((
+        shard,
+        BloomShard::parse(&bytes, &meta.block_id.to_string())?,
+    ))
 }
 
 /// Reads the file's tail — page indexes and footer — in one request and parses it.
-pub async fn open_block_file(storage: &Storage, meta: &BlockMeta, stats: &ReadStats) -> Result<BlockFile> {
+pub async fn open_block_file(
+    storage: &Storage,
+    meta: &BlockMeta,
+    stats: &ReadStats,
+) -> Result<BlockFile> {
     let block = meta.block_id.to_string();
     let size = meta.data_size;
     if meta.footer_size < 8 || meta.footer_size > size {
         return Err(corrupt(block, "footer_size in meta.json"));
     }
     // The page indexes sit between the last row group and the footer.
-    let data_end = meta.row_groups.iter().map(|g| g.offset.saturating_add(g.size)).max().unwrap_or(0);
+    let data_end = meta
+        .row_groups
+        .iter()
+        .map(|g| g.offset.saturating_add(g.size))
+        .max()
+        .unwrap_or(0);
     let tail_start = data_end.min(size - meta.footer_size);
     let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
     let tail = storage.get_range(&path, tail_start..size).await?;
     stats.record(tail.len());
-    let parquet_err = |source| Error::Parquet { block: block.clone(), source };
+    let parquet_err = |source| Error::Parquet {
+        block: block.clone(),
+        source,
+    };
     let mut reader = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional);
     reader.try_parse_sized(&tail, size).map_err(parquet_err)?;
     let metadata = reader.finish().map_err(parquet_err)?;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let metadata = ArrowReaderMetadata::try_new(Arc::new(metadata), options).map_err(parquet_err)?;
+    let metadata =
+        ArrowReaderMetadata::try_new(Arc::new(metadata), options).map_err(parquet_err)?;
     Ok(BlockFile { metadata })
 }
 
@@ -129,7 +146,10 @@ pub async fn read_trace(
         .collect();
     let parquet = file.metadata.metadata();
     if groups.iter().any(|&g| g >= parquet.num_row_groups()) {
-        return Err(corrupt(block, "meta.json names more row groups than the file has"));
+        return Err(corrupt(
+            block,
+            "meta.json names more row groups than the file has",
+        ));
     }
     let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
     let mut spans = Vec::new();
@@ -143,13 +163,17 @@ pub async fn read_trace(
             stats: Arc::clone(stats),
             metadata: Arc::clone(parquet),
         };
-        let parquet_err = |source| Error::Parquet { block: block.clone(), source };
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
-            .with_row_groups(vec![group])
-            .with_row_selection(selection)
-            .with_batch_size(8192)
-            .build()
-            .map_err(parquet_err)?;
+        let parquet_err = |source| Error::Parquet {
+            block: block.clone(),
+            source,
+        };
+        let stream =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
+                .with_row_groups(vec![group])
+                .with_row_selection(selection)
+                .with_batch_size(8192)
+                .build()
+                .map_err(parquet_err)?;
         let batches: Vec<RecordBatch> = stream.map_err(parquet_err).try_collect().await?;
         for batch in batches {
             let batch = rows_of_trace(&batch, trace_id, &block)?;
@@ -163,13 +187,20 @@ pub async fn read_trace(
 
 /// The rows of a row group whose `trace_id` pages may contain `trace_id`, from the page index;
 /// all rows when there is no page index; `None` when no page can.
-fn pages_that_may_hold(metadata: &ParquetMetaData, group: usize, trace_id: &TraceId) -> Option<RowSelection> {
+fn pages_that_may_hold(
+    metadata: &ParquetMetaData,
+    group: usize,
+    trace_id: &TraceId,
+) -> Option<RowSelection> {
     let rows = usize::try_from(metadata.row_group(group).num_rows()).unwrap_or(0);
     let index = metadata.page_index_for_row_group(group);
     let (Some(ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(pages)), Some(locations)) =
         (index.column_index(0), index.page_locations(0))
     else {
-        return Some(RowSelection::from_consecutive_ranges(std::iter::once(0..rows), rows));
+        return Some(RowSelection::from_consecutive_ranges(
+            std::iter::once(0..rows),
+            rows,
+        ));
     };
     let id = trace_id.as_bytes().as_slice();
     let mut ranges: Vec<Range<usize>> = Vec::new();
@@ -179,10 +210,14 @@ fn pages_that_may_hold(metadata: &ParquetMetaData, group: usize, trace_id: &Trac
             _ => true,
         };
         if may {
-            let start = usize::try_from(location.first_row_index).unwrap_or(0).min(rows);
-            let end = locations
-                .get(page + 1)
-                .map_or(rows, |next| usize::try_from(next.first_row_index).unwrap_or(rows).min(rows));
+            let start = usize::try_from(location.first_row_index)
+                .unwrap_or(0)
+                .min(rows);
+            let end = locations.get(page + 1).map_or(rows, |next| {
+                usize::try_from(next.first_row_index)
+                    .unwrap_or(rows)
+                    .min(rows)
+            });
             ranges.push(start..end.max(start));
         }
     }
@@ -196,8 +231,13 @@ fn rows_of_trace(batch: &RecordBatch, trace_id: &TraceId, block: &str) -> Result
         .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
         .ok_or_else(|| corrupt(block, "trace_id column"))?;
     let id = trace_id.as_bytes().as_slice();
-    let mask: BooleanArray = (0..ids.len()).map(|i| Some(ids.is_valid(i) && ids.value(i) == id)).collect();
-    filter_record_batch(batch, &mask).map_err(|source| Error::Arrow { block: block.to_owned(), source })
+    let mask: BooleanArray = (0..ids.len())
+        .map(|i| Some(ids.is_valid(i) && ids.value(i) == id))
+        .collect();
+    filter_record_batch(batch, &mask).map_err(|source| Error::Arrow {
+        block: block.to_owned(),
+        source,
+    })
 }
 
 /// Serves the Parquet reader's byte ranges from object storage, coalescing nearby ranges and
@@ -216,14 +256,21 @@ fn external(e: strata_storage::Error) -> ParquetError {
 impl AsyncFileReader for RangeReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            let bytes = self.storage.get_range(&self.path, range).await.map_err(external)?;
+            let bytes = self
+                .storage
+                .get_range(&self.path, range)
+                .await
+                .map_err(external)?;
             self.stats.record(bytes.len());
             Ok(bytes)
         }
         .boxed()
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
             let merged = coalesce(&ranges);
             let fetched: Vec<Bytes> = futures::stream::iter(merged.iter().cloned())
@@ -245,12 +292,19 @@ impl AsyncFileReader for RangeReader {
                         .iter()
                         .enumerate()
                         .find(|(_, m)| m.start <= r.start && r.end <= m.end)
-                        .ok_or_else(|| ParquetError::General("range outside the fetched ones".into()))?;
-                    let start = usize::try_from(r.start - m.start).map_err(|e| ParquetError::General(e.to_string()))?;
-                    let end = usize::try_from(r.end - m.start).map_err(|e| ParquetError::General(e.to_string()))?;
-                    fetched[i].get(start..end).map(|_| fetched[i].slice(start..end)).ok_or_else(|| {
-                        ParquetError::General("short read from object storage".into())
-                    })
+                        .ok_or_else(|| {
+                            ParquetError::General("range outside the fetched ones".into())
+                        })?;
+                    let start = usize::try_from(r.start - m.start)
+                        .map_err(|e| ParquetError::General(e.to_string()))?;
+                    let end = usize::try_from(r.end - m.start)
+                        .map_err(|e| ParquetError::General(e.to_string()))?;
+                    fetched[i]
+                        .get(start..end)
+                        .map(|_| fetched[i].slice(start..end))
+                        .ok_or_else(|| {
+                            ParquetError::General("short read from object storage".into())
+                        })
                 })
                 .collect()
         }
@@ -273,7 +327,9 @@ fn coalesce(ranges: &[Range<u64>]) -> Vec<Range<u64>> {
     let mut merged: Vec<Range<u64>> = Vec::new();
     for r in sorted {
         match merged.last_mut() {
-            Some(last) if r.start <= last.end.saturating_add(COALESCE_GAP) => last.end = last.end.max(r.end),
+            Some(last) if r.start <= last.end.saturating_add(COALESCE_GAP) => {
+                last.end = last.end.max(r.end)
+            }
             _ => merged.push(r),
         }
     }

@@ -108,6 +108,10 @@ pub struct IngesterConfig {
     /// spans stay in memory and in the WAL. Default 1m.
     #[serde(with = "humantime_serde")]
     pub flush_retry_max_backoff: Duration,
+    /// How long the metas of uploaded blocks are kept for queriers that have not listed them yet.
+    /// Default 15m.
+    #[serde(with = "humantime_serde")]
+    pub recent_block_retention: Duration,
     /// On shutdown, how long to keep trying to flush before exiting anyway (data not flushed is
     /// still in the WAL and is replayed at the next start). Default 1m.
     #[serde(with = "humantime_serde")]
@@ -140,6 +144,7 @@ impl Default for IngesterConfig {
             max_unflushed_bytes: ByteSize::mib(512),
             flush_retry_initial_backoff: Duration::from_secs(1),
             flush_retry_max_backoff: Duration::from_secs(60),
+            recent_block_retention: Duration::from_secs(15 * 60),
             shutdown_flush_timeout: Duration::from_secs(60),
         }
     }

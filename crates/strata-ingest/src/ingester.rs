@@ -1,7 +1,7 @@
 //! The ingester: accepts sanitized requests, makes them durable in the WAL, assembles traces,
 //! cuts blocks and hands them to the flusher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -10,16 +10,16 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use parking_lot::Mutex;
 use prost::Message;
-use strata_block::BlockConfig;
-use strata_model::TenantId;
+use strata_block::{BlockConfig, BlockMeta};
 use strata_model::otlp::spans_from_request;
+use strata_model::{Span, TenantId, TraceId};
 use strata_storage::Storage;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{IngesterConfig, LimitsConfig};
 use crate::error::{Error, Result};
-use crate::flush::{PendingBlock, flush_loop};
+use crate::flush::{FlushingBlock, RecentBlock, flush_loop};
 use crate::live::{Refusal, TenantState};
 use crate::metrics::IngestMetrics;
 use crate::sanitize::{SanitizeReport, sanitize};
@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: IngestMetrics,
     pub(crate) stop_retrying: AtomicBool,
     shutting_down: AtomicBool,
+    /// Cut blocks being encoded or uploaded. Lock order: `tenants`, then `flushing`.
+    flushing: Mutex<Vec<Arc<FlushingBlock>>>,
+    /// Blocks uploaded within `recent_block_retention`, newest last.
+    recent: Mutex<VecDeque<RecentBlock>>,
 }
 
 /// The write path's core. Cheap to share behind an `Arc`.
@@ -57,7 +61,7 @@ pub struct Ingester {
     shared: Arc<Shared>,
     wal: Mutex<Option<Wal>>,
     appender: parking_lot::RwLock<Option<WalAppender>>,
-    cut_tx: Mutex<Option<mpsc::UnboundedSender<PendingBlock>>>,
+    cut_tx: Mutex<Option<mpsc::UnboundedSender<Arc<FlushingBlock>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -89,6 +93,8 @@ impl Ingester {
             metrics,
             stop_retrying: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            flushing: Mutex::new(Vec::new()),
+            recent: Mutex::new(VecDeque::new()),
         });
         let mut replayed = 0usize;
         for segment in &segments {
@@ -205,6 +211,47 @@ impl Ingester {
         Ok(outcome)
     }
 
+    /// Every span of `trace_id` not yet in an uploaded block: live, complete in a head block,
+    /// or in a block being encoded or uploaded.
+    pub fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Vec<Span> {
+        let mut spans = Vec::new();
+        let tenants = self.shared.tenants.lock();
+        if let Some(state) = tenants.get(tenant) {
+            if let Some(trace) = state.live.get(trace_id) {
+                spans.extend(trace.spans.iter().cloned());
+            }
+            for trace in state
+                .head
+                .traces
+                .iter()
+                .filter(|t| t.trace_id() == *trace_id)
+            {
+                spans.extend(trace.spans.iter().cloned());
+            }
+        }
+        // Still holding `tenants`, so a block cannot slip from the head block to `flushing`
+        // unseen.
+        let flushing = self.shared.flushing.lock();
+        for block in flushing.iter().filter(|b| b.tenant == *tenant) {
+            for trace in block.traces.iter().filter(|t| t.trace_id() == *trace_id) {
+                spans.extend(trace.spans.iter().cloned());
+            }
+        }
+        spans
+    }
+
+    /// Metas of the tenant's blocks uploaded within `recent_block_retention`, for queriers to use
+    /// before their blocklist poll finds them.
+    pub fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta> {
+        self.shared
+            .recent
+            .lock()
+            .iter()
+            .filter(|b| b.meta.tenant == tenant.as_str())
+            .map(|b| b.meta.clone())
+            .collect()
+    }
+
     /// Whether the ingester takes pushes.
     pub fn is_ready(&self) -> bool {
         !self.shared.shutting_down.load(Ordering::Acquire)
@@ -251,6 +298,22 @@ impl Ingester {
 }
 
 impl Shared {
+    /// Moves an uploaded block from `flushing` to `recent` (in that order of visibility, so a
+    /// query always finds it in one of them).
+    pub(crate) fn block_uploaded(&self, block: &Arc<FlushingBlock>, meta: BlockMeta) {
+        let now = Instant::now();
+        {
+            let mut recent = self.recent.lock();
+            recent.push_back(RecentBlock { at: now, meta });
+            while recent.front().is_some_and(|b| {
+                now.saturating_duration_since(b.at) > self.config.recent_block_retention
+            }) {
+                recent.pop_front();
+            }
+        }
+        self.flushing.lock().retain(|b| !Arc::ptr_eq(b, block));
+    }
+
     fn insert_replayed(
         &self,
         tenant: &TenantId,
@@ -309,7 +372,7 @@ fn outcome(report: &SanitizeReport, accepted: usize) -> PushOutcome {
 }
 
 /// Moves complete traces to head blocks and cuts head blocks that are due.
-fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<PendingBlock>, force: bool) {
+fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<Arc<FlushingBlock>>, force: bool) {
     let now = Instant::now();
     let config = &shared.config;
     let mut cut = Vec::new();
@@ -324,14 +387,17 @@ fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<PendingBlock>, force: 
                 config.max_block_duration,
                 force,
             ) {
-                cut.push(PendingBlock {
+                cut.push(Arc::new(FlushingBlock {
                     tenant: tenant.clone(),
-                    head,
-                });
+                    bytes: head.bytes,
+                    traces: head.traces,
+                }));
             }
             live_traces += state.live.len();
         }
         tenants.retain(|_, state| !state.forgettable(now));
+        // Registered before `tenants` is released, so queries see each trace somewhere.
+        shared.flushing.lock().extend(cut.iter().cloned());
     }
     shared.metrics.live_traces.set(live_traces as i64);
     for block in cut {
@@ -341,7 +407,7 @@ fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<PendingBlock>, force: 
     }
 }
 
-async fn sweep_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<PendingBlock>) {
+async fn sweep_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Arc<FlushingBlock>>) {
     let mut tick = tokio::time::interval(shared.config.flush_check_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

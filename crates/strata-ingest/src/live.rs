@@ -24,6 +24,13 @@ pub(crate) struct LiveTrace {
     pub(crate) segments: Vec<SegmentId>,
 }
 
+impl LiveTrace {
+    /// The trace's ID (every live trace holds at least one span).
+    pub(crate) fn trace_id(&self) -> TraceId {
+        self.spans.first().map(|s| s.trace_id).unwrap_or_default()
+    }
+}
+
 /// Traces that are complete and wait to be cut into a block.
 #[derive(Debug, Default)]
 pub(crate) struct HeadBlock {

@@ -68,16 +68,24 @@ pub struct TraceLayout {
 /// parents are tolerated: such spans become roots of their own subtrees.
 pub fn trace_layout(spans: &[Span]) -> TraceLayout {
     let mut seen = std::collections::HashSet::with_capacity(spans.len());
-    let mut nodes: Vec<usize> = (0..spans.len()).filter(|&i| seen.insert(spans[i].span_id)).collect();
+    let mut nodes: Vec<usize> = (0..spans.len())
+        .filter(|&i| seen.insert(spans[i].span_id))
+        .collect();
     nodes.sort_unstable_by_key(|&i| (spans[i].start_unix_nano, spans[i].span_id));
     let n = nodes.len();
-    let position: HashMap<SpanId, usize> =
-        nodes.iter().enumerate().map(|(p, &i)| (spans[i].span_id, p)).collect();
+    let position: HashMap<SpanId, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(p, &i)| (spans[i].span_id, p))
+        .collect();
     // Children lists in start order, since `nodes` is sorted and we push in order.
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut roots = Vec::new();
     for (p, &i) in nodes.iter().enumerate() {
-        match spans[i].parent_span_id.and_then(|parent| position.get(&parent)) {
+        match spans[i]
+            .parent_span_id
+            .and_then(|parent| position.get(&parent))
+        {
             Some(&parent) if parent != p => children[parent].push(p),
             _ => roots.push(p),
         }
@@ -124,7 +132,11 @@ pub fn trace_layout(spans: &[Span]) -> TraceLayout {
     for p in 0..n {
         walk(p, &mut order, &mut sets);
     }
-    let summary = summarise(spans, nodes.iter().copied(), roots.iter().map(|&p| nodes[p]));
+    let summary = summarise(
+        spans,
+        nodes.iter().copied(),
+        roots.iter().map(|&p| nodes[p]),
+    );
     TraceLayout {
         sets: order.iter().map(|&p| sets[p]).collect(),
         order: order.iter().map(|&p| nodes[p]).collect(),
@@ -147,11 +159,16 @@ fn summarise(
     mut roots: impl Iterator<Item = usize>,
 ) -> TraceSummary {
     // The root is the earliest span without a parent ID; orphans (parent missing) don't count.
-    let root = roots.find(|&i| spans[i].parent_span_id.is_none()).map(|i| &spans[i]);
+    let root = roots
+        .find(|&i| spans[i].parent_span_id.is_none())
+        .map(|i| &spans[i]);
     let all = || nodes.clone().map(|i| &spans[i]);
     TraceSummary {
         start_unix_nano: all().map(|s| s.start_unix_nano).min().unwrap_or(0),
-        end_unix_nano: all().map(|s| s.end_unix_nano.max(s.start_unix_nano)).max().unwrap_or(0),
+        end_unix_nano: all()
+            .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+            .max()
+            .unwrap_or(0),
         root_service_name: root.and_then(|r| r.service_name()).map(str::to_owned),
         root_span_name: root.map(|r| r.name.clone()),
         span_count: u32::try_from(all().count()).unwrap_or(u32::MAX),
@@ -240,7 +257,10 @@ mod tests {
         let layout = trace_layout(&spans);
         assert_eq!(layout.order, vec![1, 0]);
         assert_eq!(layout.summary.span_count, 2);
-        assert_eq!(layout.summary.end_unix_nano, 15, "the dropped copy does not count");
+        assert_eq!(
+            layout.summary.end_unix_nano, 15,
+            "the dropped copy does not count"
+        );
     }
 
     #[test]

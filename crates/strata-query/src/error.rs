@@ -1,0 +1,30 @@
+//! Errors of the read path.
+
+use strata_model::ErrorKind;
+
+/// What went wrong answering a query.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Object storage failed.
+    #[error(transparent)]
+    Storage(#[from] strata_storage::Error),
+    /// A block could not be read.
+    #[error(transparent)]
+    Block(#[from] strata_block::Error),
+    /// The request is not valid.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Error {
+    /// The kind of failure, for status codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadRequest(_) => ErrorKind::BadInput,
+            Self::Storage(_) | Self::Block(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Result with the query [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

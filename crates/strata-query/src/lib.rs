@@ -1,0 +1,19 @@
+//! Strata's read path: which blocks a tenant has (a polled, cached blocklist), caches of bloom
+//! shards and Parquet footers, and finding a trace by ID across blocks and the data an ingester
+//! has not flushed yet, merged and de-duplicated.
+//!
+//! This crate does not know HTTP or Tempo's response shapes (that is `strata-api`), nor how the
+//! ingester holds its data: it reaches recent data only through the [`RecentData`] trait.
+
+mod blocklist;
+mod cache;
+mod config;
+mod error;
+mod metrics;
+mod trace_by_id;
+
+pub use blocklist::Blocklist;
+pub use config::QueryConfig;
+pub use error::{Error, Result};
+pub use metrics::QueryMetrics;
+pub use trace_by_id::{Querier, RecentData, TimeRange, TraceLookup};

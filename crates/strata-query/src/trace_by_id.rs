@@ -1,0 +1,269 @@
+//! Finding a trace by ID: prune blocks by meta (trace-ID range, time range), ask each remaining
+//! block's bloom shard (cached), read the trace from the blocks that may hold it (footers
+//! cached), add what the ingester has not flushed, and merge the copies, de-duplicated by span
+//! ID.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use strata_block::{
+    BlockFile, BlockMeta, BloomShard, ReadStats, open_block_file, read_bloom_shard, read_trace,
+};
+use strata_model::{Span, TenantId, TraceId};
+use strata_storage::Storage;
+use uuid::Uuid;
+
+use crate::blocklist::Blocklist;
+use crate::cache::ByteCache;
+use crate::config::QueryConfig;
+use crate::error::Result;
+use crate::metrics::QueryMetrics;
+
+/// Data an ingester holds that may not be in the blocklist yet.
+pub trait RecentData: Send + Sync {
+    /// Spans of the trace not yet in an uploaded block.
+    fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Vec<Span>;
+    /// Blocks uploaded recently, which a blocklist poll may not have listed yet.
+    fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta>;
+}
+
+/// A closed time range, to narrow the blocks searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Start (inclusive).
+    pub start: DateTime<Utc>,
+    /// End (inclusive).
+    pub end: DateTime<Utc>,
+}
+
+/// A trace found (or not), and what finding it cost.
+#[derive(Debug, Clone, Default)]
+pub struct TraceLookup {
+    /// The spans, de-duplicated by span ID, in start order. Empty when not found.
+    pub spans: Vec<Span>,
+    /// Set when the trace is incomplete: too large (truncated) or blocks failed to read.
+    pub partial: Option<String>,
+    /// Blocks considered after pruning by meta.
+    pub blocks_considered: usize,
+    /// Blocks whose bloom filter ruled the trace out.
+    pub bloom_skips: usize,
+    /// Blocks whose data was read.
+    pub blocks_read: usize,
+    /// Object-storage requests made.
+    pub storage_reads: u64,
+    /// Bytes fetched from object storage.
+    pub storage_bytes: u64,
+}
+
+/// Answers queries over one object store (and, optionally, an ingester's recent data).
+pub struct Querier {
+    storage: Storage,
+    config: QueryConfig,
+    blocklist: Arc<Blocklist>,
+    recent: Option<Arc<dyn RecentData>>,
+    blooms: ByteCache<(Uuid, u32), BloomShard>,
+    files: ByteCache<Uuid, BlockFile>,
+    metrics: QueryMetrics,
+}
+
+impl Querier {
+    /// A querier over `storage`. Call [`Querier::poll_blocklist`] before the first query, and
+    /// keep [`Querier::run_blocklist_poll`] running.
+    pub fn new(
+        storage: Storage,
+        config: QueryConfig,
+        recent: Option<Arc<dyn RecentData>>,
+        metrics: QueryMetrics,
+    ) -> Self {
+        Self {
+            blocklist: Arc::new(Blocklist::new(storage.clone())),
+            blooms: ByteCache::new(
+                usize::try_from(config.bloom_cache_bytes.as_u64()).unwrap_or(usize::MAX),
+            ),
+            files: ByteCache::new(
+                usize::try_from(config.footer_cache_bytes.as_u64()).unwrap_or(usize::MAX),
+            ),
+            storage,
+            config,
+            recent,
+            metrics,
+        }
+    }
+
+    /// The blocklist.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocklist
+    }
+
+    /// Refreshes the blocklist once.
+    pub async fn poll_blocklist(&self) -> Result<()> {
+        self.blocklist.poll().await?;
+        self.metrics
+            .blocklist_blocks
+            .set(self.blocklist.len() as i64);
+        Ok(())
+    }
+
+    /// Refreshes the blocklist every `query.blocklist_poll`, forever.
+    pub async fn run_blocklist_poll(&self) {
+        let mut tick = tokio::time::interval(self.config.blocklist_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.poll_blocklist().await {
+                tracing::warn!(error = %e, "blocklist poll failed; keeping the last list");
+            }
+        }
+    }
+
+    /// Finds every span of `trace_id` for `tenant`, in blocks overlapping `range` (all blocks
+    /// when `None`) and in the ingester's recent data.
+    pub async fn find_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+        range: Option<TimeRange>,
+    ) -> Result<TraceLookup> {
+        self.metrics.trace_lookups.inc();
+        let stats = Arc::new(ReadStats::default());
+        let mut spans = Vec::new();
+        let mut blocks = self.blocklist.blocks(tenant);
+        if let Some(recent) = &self.recent {
+            spans = recent.find_trace(tenant, trace_id);
+            let known: HashSet<Uuid> = blocks.iter().map(|b| b.block_id).collect();
+            for meta in recent.recent_blocks(tenant) {
+                if !known.contains(&meta.block_id) {
+                    let meta = Arc::new(meta);
+                    self.blocklist.add(Arc::clone(&meta));
+                    blocks.push(meta);
+                }
+            }
+        }
+        let candidates: Vec<Arc<BlockMeta>> = blocks
+            .into_iter()
+            .filter(|b| b.may_hold(trace_id))
+            .filter(|b| range.is_none_or(|r| b.start_time <= r.end && r.start <= b.end_time))
+            .collect();
+        let mut lookup = TraceLookup {
+            blocks_considered: candidates.len(),
+            ..Default::default()
+        };
+        let results: Vec<(Uuid, Result<Option<Vec<Span>>>)> = futures::stream::iter(candidates)
+            .map(|meta| {
+                let stats = Arc::clone(&stats);
+                async move {
+                    (
+                        meta.block_id,
+                        self.search_block(&meta, trace_id, &stats).await,
+                    )
+                }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let mut failed = 0;
+        for (block, result) in results {
+            match result {
+                Ok(None) => lookup.bloom_skips += 1,
+                Ok(Some(found)) => {
+                    lookup.blocks_read += 1;
+                    spans.extend(found);
+                }
+                Err(e)
+                    if matches!(&e, crate::Error::Storage(s) if s.is_not_found())
+                        || matches!(&e, crate::Error::Block(strata_block::Error::Storage(s)) if s.is_not_found()) =>
+                {
+                    // Compacted away since the blocklist was read; its spans are in its successor.
+                    tracing::debug!(%block, "block vanished during the lookup");
+                }
+                Err(e) => {
+                    failed += 1;
+                    self.metrics.block_errors.inc();
+                    tracing::warn!(%tenant, %block, error = %e, "could not read a block during a trace lookup");
+                }
+            }
+        }
+        self.metrics
+            .blocks_inspected
+            .inc_by(lookup.blocks_read as u64);
+        self.metrics.bloom_skips.inc_by(lookup.bloom_skips as u64);
+        merge(&mut spans);
+        let truncated = truncate(&mut spans, self.config.max_trace_bytes.as_u64());
+        lookup.partial = match (failed, truncated) {
+            (0, None) => None,
+            (0, Some(message)) => Some(message),
+            (n, None) => Some(format!(
+                "{n} blocks could not be read; the trace may be incomplete"
+            )),
+            (n, Some(message)) => Some(format!("{message}; {n} blocks could not be read")),
+        };
+        if !spans.is_empty() {
+            self.metrics.traces_found.inc();
+        }
+        lookup.spans = spans;
+        lookup.storage_reads = stats.reads();
+        lookup.storage_bytes = stats.bytes();
+        Ok(lookup)
+    }
+
+    /// `None` when the bloom filter rules the block out; the block's spans of the trace otherwise.
+    async fn search_block(
+        &self,
+        meta: &BlockMeta,
+        trace_id: &TraceId,
+        stats: &Arc<ReadStats>,
+    ) -> Result<Option<Vec<Span>>> {
+        let shard = strata_block::shard_for(trace_id, meta.bloom.shards);
+        let bloom = match self.blooms.get(&(meta.block_id, shard)) {
+            Some(bloom) => bloom,
+            None => {
+                let (shard, bloom) = read_bloom_shard(&self.storage, meta, trace_id, stats).await?;
+                let bloom = Arc::new(bloom);
+                self.blooms
+                    .insert((meta.block_id, shard), Arc::clone(&bloom), bloom.size());
+                bloom
+            }
+        };
+        if !bloom.may_contain(trace_id) {
+            return Ok(None);
+        }
+        let file = match self.files.get(&meta.block_id) {
+            Some(file) => file,
+            None => {
+                let file = Arc::new(open_block_file(&self.storage, meta, stats).await?);
+                self.files
+                    .insert(meta.block_id, Arc::clone(&file), file.memory_size());
+                file
+            }
+        };
+        Ok(Some(
+            read_trace(&self.storage, meta, &file, trace_id, stats).await?,
+        ))
+    }
+}
+
+/// De-duplicates by span ID (copies come from several blocks, from the ingester, and from WAL
+/// replays) and orders by start time.
+fn merge(spans: &mut Vec<Span>) {
+    let mut seen = HashSet::with_capacity(spans.len());
+    spans.retain(|s| seen.insert(s.span_id));
+    spans.sort_by_key(|s| (s.start_unix_nano, s.span_id));
+}
+
+/// Keeps the earliest spans within `max_bytes`; says so when it had to cut.
+fn truncate(spans: &mut Vec<Span>, max_bytes: u64) -> Option<String> {
+    let mut total = 0u64;
+    let keep = spans
+        .iter()
+        .take_while(|s| {
+            total += s.heap_size() as u64;
+            total <= max_bytes
+        })
+        .count();
+    (keep < spans.len()).then(|| {
+        spans.truncate(keep);
+        format!("Trace exceeds maximum size of {max_bytes} bytes, a partial trace is returned")
+    })
+}

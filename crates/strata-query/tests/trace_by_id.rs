@@ -1,0 +1,175 @@
+//! Trace by ID over real blocks on storage plus recent data: found whole wherever its spans
+//! are, de-duplicated, pruned by time, and a miss reads no block data.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use strata_bench::workload::{Workload, WorkloadConfig};
+use strata_block::{BlockConfig, BlockIdentity, BlockMeta, encode_block, upload_block};
+use strata_model::{Span, TenantId, TraceId};
+use strata_query::{Querier, QueryConfig, QueryMetrics, RecentData, TimeRange};
+use strata_storage::Storage;
+
+fn tenant() -> TenantId {
+    TenantId::new("team").unwrap()
+}
+
+async fn write_block(storage: &Storage, spans: Vec<Span>) -> BlockMeta {
+    let identity = BlockIdentity {
+        tenant: tenant(),
+        block_id: uuid::Uuid::now_v7(),
+        compaction_level: 0,
+        retention_tier: 0,
+    };
+    let block = encode_block(identity, BlockConfig::default(), spans).unwrap();
+    upload_block(storage, &block).await.unwrap();
+    block.meta
+}
+
+/// Recent data that holds a fixed set of spans.
+struct Fixed(Vec<Span>);
+
+impl RecentData for Fixed {
+    fn find_trace(&self, _: &TenantId, trace_id: &TraceId) -> Vec<Span> {
+        self.0
+            .iter()
+            .filter(|s| s.trace_id == *trace_id)
+            .cloned()
+            .collect()
+    }
+    fn recent_blocks(&self, _: &TenantId) -> Vec<BlockMeta> {
+        Vec::new()
+    }
+}
+
+#[tokio::test]
+async fn a_trace_split_over_blocks_and_memory_comes_back_whole_once() {
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 5,
+        ..Default::default()
+    });
+    let traces: Vec<Vec<Span>> = (0..40)
+        .map(|_| strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0)
+        .collect();
+    let target = traces[7].clone();
+    assert!(target.len() >= 6);
+    let third = target.len() / 3;
+    let storage = Storage::in_memory();
+    // Block A: the first 20 traces, with the target's first third; block B: the rest, with the
+    // target's second third and one span of the first third again (a replayed copy).
+    let mut a: Vec<Span> = traces[..20]
+        .iter()
+        .flatten()
+        .filter(|s| s.trace_id != target[0].trace_id)
+        .cloned()
+        .collect();
+    a.extend(target[..third].iter().cloned());
+    let mut b: Vec<Span> = traces[20..].iter().flatten().cloned().collect();
+    b.extend(target[third..2 * third].iter().cloned());
+    b.push(target[0].clone());
+    let meta_a = write_block(&storage, a).await;
+    write_block(&storage, b).await;
+    let recent = Arc::new(Fixed(target[2 * third..].to_vec()));
+    let querier = Querier::new(
+        storage.clone(),
+        QueryConfig::default(),
+        Some(recent),
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+    assert_eq!(querier.blocklist().blocks(&tenant()).len(), 2);
+
+    let found = querier
+        .find_trace(&tenant(), &target[0].trace_id, None)
+        .await
+        .unwrap();
+    let mut got: Vec<_> = found.spans.iter().map(|s| s.span_id).collect();
+    let mut want: Vec<_> = target.iter().map(|s| s.span_id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every span once");
+    assert_eq!(found.blocks_read, 2);
+    assert!(found.partial.is_none());
+
+    // A time range that misses both blocks leaves only the recent spans.
+    let long_ago = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
+    let range = TimeRange {
+        start: long_ago,
+        end: long_ago,
+    };
+    let found = querier
+        .find_trace(&tenant(), &target[0].trace_id, Some(range))
+        .await
+        .unwrap();
+    assert_eq!(found.blocks_considered, 0);
+    assert_eq!(found.spans.len(), target.len() - 2 * third);
+    // A range around block A's spans finds them again.
+    let range = TimeRange {
+        start: meta_a.start_time,
+        end: meta_a.end_time,
+    };
+    assert!(
+        querier
+            .find_trace(&tenant(), &target[0].trace_id, Some(range))
+            .await
+            .unwrap()
+            .blocks_considered
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn a_miss_reads_no_block_data() {
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 9,
+        ..Default::default()
+    });
+    let storage = Storage::in_memory();
+    for _ in 0..5 {
+        let spans: Vec<Span> = (0..30)
+            .flat_map(|_| {
+                strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
+            })
+            .collect();
+        write_block(&storage, spans).await;
+    }
+    let querier = Querier::new(
+        storage.clone(),
+        QueryConfig::default(),
+        None,
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+    let data_reads_before = storage.metrics().requests("get_range");
+    let mut misses = 0;
+    for i in 0..50u8 {
+        let absent = TraceId([i.wrapping_add(1); 16]);
+        let found = querier.find_trace(&tenant(), &absent, None).await.unwrap();
+        assert!(found.spans.is_empty());
+        if found.blocks_read == 0 {
+            misses += 1;
+        }
+    }
+    // At 1% false positives, almost every miss stops at the bloom filters, and after the first
+    // lookup those are cached: no request at all.
+    assert!(
+        misses >= 45,
+        "{misses} of 50 misses stopped at the bloom filters"
+    );
+    let found = querier
+        .find_trace(&tenant(), &TraceId([0x77; 16]), None)
+        .await
+        .unwrap();
+    if found.blocks_read == 0 {
+        assert_eq!(
+            found.storage_reads, 0,
+            "cached bloom shards: a miss makes no request"
+        );
+    }
+    assert!(
+        storage.metrics().requests("get_range") - data_reads_before <= 5,
+        "data reads only for bloom false positives"
+    );
+}
