@@ -1,17 +1,32 @@
-//! Strata's HTTP API on :3200. Today: `/ready` and `/metrics`. The Tempo-compatible query
-//! endpoints Grafana calls (trace by ID, search, tags) join it with the query path.
+//! Strata's HTTP API on :3200: Grafana Tempo's query API as Grafana's Tempo data source calls it
+//! (trace by ID v1 and v2, echo, build info), plus `/ready` and `/metrics`.
 //!
-//! This crate is the only place that knows Tempo's HTTP shapes and status codes. It holds no
-//! storage or ingest logic: it calls the roles through narrow handles.
+//! This crate is the only place that knows Tempo's HTTP shapes, media types and status codes. It
+//! holds no storage or ingest logic: queries go to a [`strata_query::Querier`].
+
+mod error;
+mod json;
+pub mod proto;
+mod trace_by_id;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use strata_model::TenantId;
+use strata_query::Querier;
+
+pub use error::{ApiError, status_code};
+pub use json::resource_spans as resource_spans_json;
+pub use trace_by_id::PROTOBUF;
+
+/// The version reported to Grafana: the Tempo API level Strata implements. Grafana enables
+/// features by this number.
+pub const TEMPO_API_VERSION: &str = "2.9.0";
 
 /// Whether the process is ready to serve (all its roles started and none shutting down).
 pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -23,6 +38,8 @@ pub struct ApiState {
     pub registry: Arc<Registry>,
     /// Readiness.
     pub ready: ReadyCheck,
+    /// Answers queries.
+    pub querier: Arc<Querier>,
 }
 
 /// The API's routes.
@@ -30,7 +47,25 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/api/echo", get(|| async { "echo" }))
+        .route("/api/status/buildinfo", get(buildinfo))
+        .route("/api/traces/{id}", get(trace_by_id::v1))
+        .route("/api/v2/traces/{id}", get(trace_by_id::v2))
         .with_state(state)
+}
+
+/// The tenant of a request: `X-Scope-OrgID`, or the default tenant when absent.
+pub(crate) fn tenant(headers: &HeaderMap) -> Result<TenantId, ApiError> {
+    match headers.get("x-scope-orgid") {
+        None => Ok(TenantId::default_tenant()),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("invalid X-Scope-OrgID: not visible ASCII"))
+            .and_then(|v| {
+                TenantId::new(v)
+                    .map_err(|e| ApiError::bad_request(format!("invalid X-Scope-OrgID: {e}")))
+            }),
+    }
 }
 
 async fn ready(State(state): State<ApiState>) -> Response {
@@ -39,6 +74,18 @@ async fn ready(State(state): State<ApiState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
     }
+}
+
+async fn buildinfo() -> Response {
+    axum::Json(serde_json::json!({
+        "version": TEMPO_API_VERSION,
+        "revision": format!("strata-{}", env!("CARGO_PKG_VERSION")),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+    .into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
@@ -56,51 +103,5 @@ async fn metrics(State(state): State<ApiState>) -> Response {
             tracing::error!(error = %e, "could not encode metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use http_body_util::BodyExt;
-    use prometheus_client::metrics::counter::Counter;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use tower::ServiceExt;
-
-    async fn get_text(app: Router, path: &str) -> (StatusCode, String) {
-        let response = app
-            .oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    #[tokio::test]
-    async fn ready_follows_the_check_and_metrics_are_exposed() {
-        let mut registry = Registry::default();
-        let counter = Counter::<u64>::default();
-        counter.inc_by(7);
-        registry.register("strata_test_things", "Things", counter);
-        let flag = Arc::new(AtomicBool::new(true));
-        let check = Arc::clone(&flag);
-        let app = router(ApiState {
-            registry: Arc::new(registry),
-            ready: Arc::new(move || check.load(Ordering::Relaxed)),
-        });
-        assert_eq!(
-            get_text(app.clone(), "/ready").await,
-            (StatusCode::OK, "ready".into())
-        );
-        flag.store(false, Ordering::Relaxed);
-        assert_eq!(
-            get_text(app.clone(), "/ready").await.0,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        let (status, text) = get_text(app, "/metrics").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(text.contains("strata_test_things_total 7"), "{text}");
     }
 }

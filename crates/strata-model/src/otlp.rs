@@ -142,44 +142,51 @@ fn span_from_otlp(
     })
 }
 
-/// Converts spans back to OTLP, grouping consecutive spans that share a resource and scope into
-/// one `ResourceSpans` / `ScopeSpans`.
+/// Converts spans back to OTLP: one `ResourceSpans` per distinct resource and one `ScopeSpans`
+/// per distinct scope within it, in order of first appearance; spans keep their order within a
+/// group.
 pub fn spans_to_resource_spans(spans: &[Span]) -> Vec<otlp::ResourceSpans> {
-    let mut out: Vec<otlp::ResourceSpans> = Vec::new();
-    let mut last: Option<(&Arc<Resource>, &Arc<Scope>)> = None;
+    // (resource, its scopes (scope, spans)) in first-appearance order.
+    type Scopes<'a> = Vec<(&'a Arc<Scope>, Vec<&'a Span>)>;
+    let mut groups: Vec<(&Arc<Resource>, Scopes<'_>)> = Vec::new();
     for span in spans {
-        let same_resource = last.is_some_and(|(r, _)| same(r, &span.resource));
-        let same_scope = same_resource && last.is_some_and(|(_, s)| same(s, &span.scope));
-        if !same_resource {
-            out.push(otlp::ResourceSpans {
-                resource: Some(OtlpResource {
-                    attributes: KeyValue::to_otlp_list(&span.resource.attributes),
-                    dropped_attributes_count: span.resource.dropped_attributes_count,
-                    entity_refs: Vec::new(),
-                }),
-                scope_spans: Vec::new(),
-                schema_url: span.resource.schema_url.clone(),
-            });
+        let at = match groups.iter().position(|(r, _)| same(r, &span.resource)) {
+            Some(at) => at,
+            None => {
+                groups.push((&span.resource, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let scopes = &mut groups[at].1;
+        match scopes.iter_mut().find(|(s, _)| same(s, &span.scope)) {
+            Some((_, list)) => list.push(span),
+            None => scopes.push((&span.scope, vec![span])),
         }
-        let Some(rs) = out.last_mut() else { continue };
-        if !same_scope {
-            rs.scope_spans.push(otlp::ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: span.scope.name.clone(),
-                    version: span.scope.version.clone(),
-                    attributes: KeyValue::to_otlp_list(&span.scope.attributes),
-                    dropped_attributes_count: span.scope.dropped_attributes_count,
-                }),
-                spans: Vec::new(),
-                schema_url: span.scope.schema_url.clone(),
-            });
-        }
-        if let Some(ss) = rs.scope_spans.last_mut() {
-            ss.spans.push(span_to_otlp(span));
-        }
-        last = Some((&span.resource, &span.scope));
     }
-    out
+    groups
+        .into_iter()
+        .map(|(resource, scopes)| otlp::ResourceSpans {
+            resource: Some(OtlpResource {
+                attributes: KeyValue::to_otlp_list(&resource.attributes),
+                dropped_attributes_count: resource.dropped_attributes_count,
+                entity_refs: Vec::new(),
+            }),
+            scope_spans: scopes
+                .into_iter()
+                .map(|(scope, spans)| otlp::ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: scope.name.clone(),
+                        version: scope.version.clone(),
+                        attributes: KeyValue::to_otlp_list(&scope.attributes),
+                        dropped_attributes_count: scope.dropped_attributes_count,
+                    }),
+                    spans: spans.into_iter().map(span_to_otlp).collect(),
+                    schema_url: scope.schema_url.clone(),
+                })
+                .collect(),
+            schema_url: resource.schema_url.clone(),
+        })
+        .collect()
 }
 
 fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {

@@ -45,6 +45,8 @@ pub struct TraceLookup {
     pub spans: Vec<Span>,
     /// Set when the trace is incomplete: too large (truncated) or blocks failed to read.
     pub partial: Option<String>,
+    /// Whether spans were left out because the trace is over `query.max_trace_bytes`.
+    pub truncated: bool,
     /// Blocks considered after pruning by meta.
     pub blocks_considered: usize,
     /// Blocks whose bloom filter ruled the trace out.
@@ -137,6 +139,9 @@ impl Querier {
                 if !known.contains(&meta.block_id) {
                     let meta = Arc::new(meta);
                     self.blocklist.add(Arc::clone(&meta));
+                    self.metrics
+                        .blocklist_blocks
+                        .set(self.blocklist.len() as i64);
                     blocks.push(meta);
                 }
             }
@@ -191,6 +196,7 @@ impl Querier {
         self.metrics.bloom_skips.inc_by(lookup.bloom_skips as u64);
         merge(&mut spans);
         let truncated = truncate(&mut spans, self.config.max_trace_bytes.as_u64());
+        lookup.truncated = truncated.is_some();
         lookup.partial = match (failed, truncated) {
             (0, None) => None,
             (0, Some(message)) => Some(message),

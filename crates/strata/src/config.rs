@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use strata_block::BlockConfig;
 use strata_ingest::config::{IngesterConfig, LimitsConfig, ReceiversConfig};
+use strata_query::QueryConfig;
 use strata_storage::StorageConfig;
 
 /// The whole configuration.
@@ -27,6 +28,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Block encoding.
     pub block: BlockConfig,
+    /// Queries: blocklist polling, caches, limits.
+    pub query: QueryConfig,
 }
 
 /// `server:`.
@@ -74,6 +77,7 @@ impl Config {
             .map_err(anyhow::Error::msg)?;
         self.storage.validate()?;
         self.block.validate().map_err(anyhow::Error::msg)?;
+        self.query.validate().map_err(anyhow::Error::msg)?;
         let ports = [
             ("server.http_listen", self.server.http_listen, true),
             (

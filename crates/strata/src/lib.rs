@@ -4,6 +4,8 @@
 pub mod config;
 pub mod server;
 mod telemetry;
+pub mod trace_cmd;
+pub mod trace_view;
 
 pub use config::Config;
 pub use telemetry::init_logging;

@@ -3,22 +3,117 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use strata::{Config, init_logging, server};
+use clap::{Parser, Subcommand};
+use strata::trace_cmd::{self, Source};
+use strata::{Config, init_logging, server, trace_view};
+use strata_model::TenantId;
 
-/// Strata: a trace store. With no arguments, runs every role in one process with data under
+/// Strata: a trace store. With no command, runs every role in one process with data under
 /// ./data (OTLP on :4317 and :4318, HTTP API on :3200).
 #[derive(Parser, Debug)]
 #[command(name = "strata", version)]
 struct Cli {
     /// YAML configuration file (see docs/configuration.md). Without it, every default applies.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run every role in one process (the default).
+    All,
+    /// Print a trace as a tree (service, operation, duration; errors and slow spans marked).
+    Trace {
+        /// Trace ID in hex (up to 32 digits).
+        id: String,
+        /// HTTP API of a running Strata.
+        #[arg(
+            long,
+            default_value = "http://localhost:3200",
+            conflicts_with = "storage"
+        )]
+        url: String,
+        /// Read blocks directly from this directory (a storage.local.path, e.g. ./data/blocks)
+        /// instead of asking a server.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
+        /// Tenant (X-Scope-OrgID).
+        #[arg(long, default_value = strata_model::DEFAULT_TENANT)]
+        tenant: String,
+        /// Print Tempo's JSON instead of the tree.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match &cli.config {
+    match cli.command {
+        None | Some(Command::All) => run_server(cli.config.as_deref()),
+        Some(Command::Trace {
+            id,
+            url,
+            storage,
+            tenant,
+            json,
+        }) => {
+            init_logging("warn");
+            let source = match storage {
+                Some(dir) => Source::Storage(dir),
+                None => Source::Url(url),
+            };
+            block_on(print_trace(source, tenant, id, json))
+        }
+    }
+}
+
+fn block_on(work: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("strata: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("strata: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)] // The command's output is what it prints.
+async fn print_trace(
+    source: Source,
+    tenant: String,
+    id: String,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::new(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let fetched = trace_cmd::fetch(&source, &tenant, &id, json).await?;
+    if let Some(reason) = &fetched.partial {
+        eprintln!("strata: partial trace: {reason}");
+    }
+    match (json, fetched.json, fetched.spans.is_empty()) {
+        (true, Some(text), _) => println!("{text}"),
+        (false, _, false) => print!("{}", trace_view::render(&fetched.spans)),
+        _ => {
+            eprintln!("strata: trace {id} not found");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_server(config: Option<&std::path::Path>) -> ExitCode {
+    let config = match config {
         Some(path) => Config::load(path),
         None => Ok(Config::default()),
     };
@@ -30,22 +125,5 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.server.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("strata: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(server::run_all(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("strata: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(async move { server::run_all(config).await.map(|()| ExitCode::SUCCESS) })
 }

@@ -8,15 +8,31 @@ use std::sync::Arc;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use strata_api::ApiState;
+use strata_block::BlockMeta;
 use strata_ingest::receiver::{grpc, http};
 use strata_ingest::wal::WalMetrics;
 use strata_ingest::{IngestMetrics, Ingester};
+use strata_model::{Span, TenantId, TraceId};
+use strata_query::{Querier, QueryMetrics, RecentData};
 use strata_storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+
+/// The ingester's unflushed data and recent blocks, as the querier sees them.
+struct IngesterRecentData(Arc<Ingester>);
+
+impl RecentData for IngesterRecentData {
+    fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Vec<Span> {
+        self.0.find_trace(tenant, trace_id)
+    }
+
+    fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta> {
+        self.0.recent_blocks(tenant)
+    }
+}
 
 async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
@@ -45,6 +61,8 @@ pub async fn run_until(
     ingest_metrics.register(&mut registry);
     let wal_metrics = WalMetrics::default();
     wal_metrics.register(&mut registry);
+    let query_metrics = QueryMetrics::default();
+    query_metrics.register(&mut registry);
 
     let ingester = Arc::new(
         Ingester::start(
@@ -58,6 +76,22 @@ pub async fn run_until(
         .await
         .context("starting the ingester")?,
     );
+
+    let querier = Arc::new(Querier::new(
+        storage.clone(),
+        config.query.clone(),
+        Some(Arc::new(IngesterRecentData(Arc::clone(&ingester)))),
+        query_metrics,
+    ));
+    querier
+        .poll_blocklist()
+        .await
+        .context("listing the blocks in object storage")?;
+    tracing::info!(blocks = querier.blocklist().len(), "blocklist loaded");
+    let poller = tokio::spawn({
+        let querier = Arc::clone(&querier);
+        async move { querier.run_blocklist_poll().await }
+    });
 
     let receivers = &config.receivers;
     let grpc_listener = match receivers.otlp_grpc.enabled {
@@ -119,6 +153,7 @@ pub async fn run_until(
     let api = strata_api::router(ApiState {
         registry: Arc::new(registry),
         ready: Arc::new(move || ready_ingester.is_ready()),
+        querier,
     });
     let (stop_api, api_stopped) = watch::channel(false);
     let api_task = tokio::spawn({
@@ -145,6 +180,7 @@ pub async fn run_until(
     ingester.shutdown().await;
     let _ = stop_api.send(true);
     let _ = api_task.await;
+    poller.abort();
     tracing::info!("stopped");
     Ok(())
 }
