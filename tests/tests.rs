@@ -10,3 +10,4 @@ mod bad_input;
 mod config_files;
 mod durability;
 mod otel_sdk;
+mod trace_api;
