@@ -16,7 +16,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "strata-ingest",
         &["strata-model", "strata-block", "strata-storage"],
     ),
-    ("strata-api", &["strata-model"]),
+    (
+        "strata-query",
+        &["strata-model", "strata-block", "strata-storage"],
+    ),
+    ("strata-api", &["strata-model", "strata-query"]),
     (
         "strata",
         &[
@@ -24,10 +28,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strata-storage",
             "strata-block",
             "strata-ingest",
+            "strata-query",
             "strata-api",
         ],
     ),
-    ("strata-bench", &["strata-model", "strata-block"]),
+    (
+        "strata-bench",
+        &[
+            "strata-model",
+            "strata-block",
+            "strata-query",
+            "strata-storage",
+        ],
+    ),
 ];
 
 #[test]

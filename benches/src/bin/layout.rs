@@ -3,7 +3,7 @@
 //! the same writer settings. Prints bytes per span and the time to evaluate a few typical filters
 //! by reading only the columns they need.
 //!
-//! cargo run --release -p strata-bench --bin layout [-- SPANS]
+//! cargo run --release -p strata-bench --bin layout [-- SPANS [PAGE_MAX_ROWS]]
 
 #![allow(clippy::print_stdout)] // A benchmark program's output is its report.
 
@@ -48,7 +48,15 @@ fn main() -> anyhow::Result<()> {
         retention_tier: 0,
     };
     let started = Instant::now();
-    let flat = encode_block(identity, BlockConfig::default(), model)?;
+    let config = BlockConfig {
+        page_max_rows: std::env::args()
+            .nth(2)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(BlockConfig::default().page_max_rows),
+        ..Default::default()
+    };
+    let flat = encode_block(identity, config, model)?;
     let encode_secs = started.elapsed().as_secs_f64();
     let nested = nest(&flat.data)?;
     if let Some(path) = std::env::var_os("STRATA_LAYOUT_DUMP") {

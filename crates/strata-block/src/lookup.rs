@@ -13,6 +13,7 @@ use arrow::compute::filter_record_batch;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
 use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
@@ -153,29 +154,61 @@ pub async fn read_trace(
     }
     let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
     let mut spans = Vec::new();
+    let reader = || RangeReader {
+        storage: storage.clone(),
+        path: path.clone(),
+        stats: Arc::clone(stats),
+        metadata: Arc::clone(parquet),
+    };
     for group in groups {
-        let Some(selection) = pages_that_may_hold(parquet, group, trace_id) else {
+        let (candidates, rows) = pages_that_may_hold(parquet, group, trace_id);
+        if candidates.is_empty() {
+            continue;
+        }
+        // First only the trace-ID pages: a bloom false positive costs this small read and no
+        // more. The trace's rows are contiguous (rows are sorted by trace ID).
+        let ids_only = ProjectionMask::leaves(parquet.file_metadata().schema_descr(), [0]);
+        let selection = RowSelection::from_consecutive_ranges(candidates.iter().cloned(), rows);
+        let batches = read_rows(reader(), file, group, selection, ids_only, &block).await?;
+        let id = trace_id.as_bytes().as_slice();
+        let mut matches = Vec::new();
+        let mut position = 0usize;
+        for batch in &batches {
+            let ids = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .ok_or_else(|| corrupt(&block, "trace_id column"))?;
+            for i in 0..ids.len() {
+                if ids.is_valid(i) && ids.value(i) == id {
+                    matches.push(position + i);
+                }
+            }
+            position += ids.len();
+        }
+        let (Some(&first), Some(&last)) = (matches.first(), matches.last()) else {
             continue;
         };
-        let reader = RangeReader {
-            storage: storage.clone(),
-            path: path.clone(),
-            stats: Arc::clone(stats),
-            metadata: Arc::clone(parquet),
+        let (first, last) = (
+            absolute_row(&candidates, first),
+            absolute_row(&candidates, last),
+        );
+        let (Some(first), Some(last)) = (first, last) else {
+            return Err(corrupt(&block, "trace_id rows outside the selected pages"));
         };
-        let parquet_err = |source| Error::Parquet {
-            block: block.clone(),
-            source,
-        };
-        let stream =
-            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
-                .with_row_groups(vec![group])
-                .with_row_selection(selection)
-                .with_batch_size(8192)
-                .build()
-                .map_err(parquet_err)?;
-        let batches: Vec<RecordBatch> = stream.map_err(parquet_err).try_collect().await?;
-        for batch in batches {
+        // Then every column, for exactly the trace's rows.
+        let selection =
+            RowSelection::from_consecutive_ranges(std::iter::once(first..last + 1), rows);
+        for batch in read_rows(
+            reader(),
+            file,
+            group,
+            selection,
+            ProjectionMask::all(),
+            &block,
+        )
+        .await?
+        {
             let batch = rows_of_trace(&batch, trace_id, &block)?;
             if batch.num_rows() > 0 {
                 spans.extend(spans_from_batch(&batch, &block)?);
@@ -185,22 +218,55 @@ pub async fn read_trace(
     Ok(spans)
 }
 
-/// The rows of a row group whose `trace_id` pages may contain `trace_id`, from the page index;
-/// all rows when there is no page index; `None` when no page can.
+/// Reads the selected rows and columns of one row group.
+async fn read_rows(
+    reader: RangeReader,
+    file: &BlockFile,
+    group: usize,
+    selection: RowSelection,
+    projection: ProjectionMask,
+    block: &str,
+) -> Result<Vec<RecordBatch>> {
+    let parquet_err = |source| Error::Parquet {
+        block: block.to_owned(),
+        source,
+    };
+    ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
+        .with_row_groups(vec![group])
+        .with_row_selection(selection)
+        .with_projection(projection)
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet_err)?
+        .map_err(parquet_err)
+        .try_collect()
+        .await
+}
+
+/// The row number of the `n`th selected row, given the selected ranges in order.
+fn absolute_row(ranges: &[Range<usize>], mut n: usize) -> Option<usize> {
+    for r in ranges {
+        if n < r.len() {
+            return Some(r.start + n);
+        }
+        n -= r.len();
+    }
+    None
+}
+
+/// The row ranges of a row group whose `trace_id` pages may contain `trace_id`, from the page
+/// index (all rows when there is none), and the row group's row count.
 fn pages_that_may_hold(
     metadata: &ParquetMetaData,
     group: usize,
     trace_id: &TraceId,
-) -> Option<RowSelection> {
+) -> (Vec<Range<usize>>, usize) {
     let rows = usize::try_from(metadata.row_group(group).num_rows()).unwrap_or(0);
     let index = metadata.page_index_for_row_group(group);
     let (Some(ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(pages)), Some(locations)) =
         (index.column_index(0), index.page_locations(0))
     else {
-        return Some(RowSelection::from_consecutive_ranges(
-            std::iter::once(0..rows),
-            rows,
-        ));
+        return (std::iter::once(0..rows).collect(), rows);
     };
     let id = trace_id.as_bytes().as_slice();
     let mut ranges: Vec<Range<usize>> = Vec::new();
@@ -221,7 +287,7 @@ fn pages_that_may_hold(
             ranges.push(start..end.max(start));
         }
     }
-    (!ranges.is_empty()).then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), rows))
+    (ranges, rows)
 }
 
 /// Keeps the rows of `batch` that belong to `trace_id`.

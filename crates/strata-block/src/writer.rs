@@ -26,9 +26,12 @@ pub struct BlockConfig {
     pub row_group_max_spans: usize,
     /// ... or this many bytes of span data in memory. Default 64 MiB.
     pub row_group_max_bytes: ByteSize,
+    /// A data page is closed after this many rows, so a lookup decodes and fetches pages of about
+    /// this size rather than whole column chunks. Default 20000.
+    pub page_max_rows: usize,
     /// zstd level for every column, 1 to 22. Default 3.
     pub zstd_level: i32,
-    /// False-positive rate of the trace-ID bloom filter. Default 0.01.
+    /// False-positive rate of the trace-ID bloom filter. Default 0.001.
     pub bloom_false_positive_rate: f64,
     /// Largest size of one bloom shard. Default 100 KiB.
     pub bloom_shard_max_bytes: ByteSize,
@@ -39,8 +42,9 @@ impl Default for BlockConfig {
         Self {
             row_group_max_spans: 16_384,
             row_group_max_bytes: ByteSize::mib(64),
+            page_max_rows: 20_000,
             zstd_level: 3,
-            bloom_false_positive_rate: 0.01,
+            bloom_false_positive_rate: 0.001,
             bloom_shard_max_bytes: ByteSize::kib(100),
         }
     }
@@ -54,6 +58,9 @@ impl BlockConfig {
         }
         if self.row_group_max_bytes.as_u64() < 1024 {
             return Err("block.row_group_max_bytes must be at least 1024".into());
+        }
+        if self.page_max_rows == 0 {
+            return Err("block.page_max_rows must be above zero".into());
         }
         if !(1..=22).contains(&self.zstd_level) {
             return Err("block.zstd_level must be between 1 and 22".into());
@@ -128,6 +135,7 @@ pub fn writer_properties(config: &BlockConfig) -> Result<WriterProperties> {
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(None)
+        .set_data_page_row_count_limit(config.page_max_rows)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: 0,

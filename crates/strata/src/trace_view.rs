@@ -2,11 +2,12 @@
 //! duration — children in start order, errors and slow spans marked.
 //!
 //! A span is marked **slow** when either holds:
-//! * its operation (same service and span name) occurs at least 3 times in the trace and this
-//!   span took at least 3× the median duration of those occurrences; or
-//! * it took more than half of its parent's time while its parent has other children, most of
-//!   that time was its own (not spent in its children), and it accounts for at least 20% of the
-//!   whole trace — the span where a request actually spent its time.
+//! * among its peers in the trace — spans of the same operation (service and span name), or else
+//!   calls to the same kind of database (`db.system.name` / `db.system`) — of which there are at
+//!   least 3, it took at least 3× the median duration; or
+//! * it took more than half of its parent's time, most of that time was its own (not spent in
+//!   its children), and it accounts for at least 20% of the whole trace — the span where the
+//!   request actually spent its time, not the spans that merely waited for it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -120,20 +121,7 @@ pub fn render(spans: &[Span]) -> String {
 
 /// Why each span is slow, if it is (see the module docs for the rule).
 fn slow_marks(spans: &[&Span], children: &[Vec<usize>], total: u64) -> Vec<Option<String>> {
-    let mut by_operation: HashMap<(Option<&str>, &str), Vec<u64>> = HashMap::new();
-    for s in spans {
-        by_operation
-            .entry((s.service_name(), s.name.as_str()))
-            .or_default()
-            .push(s.duration_nanos());
-    }
-    let medians: HashMap<(Option<&str>, &str), (usize, u64)> = by_operation
-        .into_iter()
-        .map(|(k, mut v)| {
-            v.sort_unstable();
-            (k, (v.len(), v[v.len() / 2]))
-        })
-        .collect();
+    let peers = Peers::of(spans);
     let mut parent_of = vec![None; spans.len()];
     for (p, kids) in children.iter().enumerate() {
         for &c in kids {
@@ -145,18 +133,13 @@ fn slow_marks(spans: &[&Span], children: &[Vec<usize>], total: u64) -> Vec<Optio
         .enumerate()
         .map(|(i, s)| {
             let d = s.duration_nanos();
-            let (count, median) = medians[&(s.service_name(), s.name.as_str())];
-            if count >= 3 && median > 0 && d >= 3 * median {
-                return Some(format!(
-                    "{:.0}× the median {} of {count} such spans",
-                    d as f64 / median as f64,
-                    duration(median)
-                ));
+            if let Some(why) = peers.outlier(s) {
+                return Some(why);
             }
             let parent = parent_of[i]?;
             let parent_d = spans[parent].duration_nanos();
             let own = d.saturating_sub(busy_time(spans, &children[i]));
-            let dominant = children[parent].len() >= 2 && parent_d > 0 && d * 2 > parent_d;
+            let dominant = parent_d > 0 && d * 2 > parent_d;
             (dominant && own * 2 > d && d * 5 >= total).then(|| {
                 format!(
                     "{:.0}% of its parent's time",
@@ -165,6 +148,70 @@ fn slow_marks(spans: &[&Span], children: &[Vec<usize>], total: u64) -> Vec<Optio
             })
         })
         .collect()
+}
+
+/// Durations of each span's peers: the same operation, or calls to the same database system.
+struct Peers<'a> {
+    operations: HashMap<(Option<&'a str>, &'a str), Vec<u64>>,
+    databases: HashMap<&'a str, Vec<u64>>,
+}
+
+fn db_system(span: &Span) -> Option<&str> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == "db.system.name" || kv.key == "db.system")
+        .and_then(|kv| kv.value.as_str())
+}
+
+impl<'a> Peers<'a> {
+    fn of(spans: &[&'a Span]) -> Self {
+        let mut peers = Self {
+            operations: HashMap::new(),
+            databases: HashMap::new(),
+        };
+        for s in spans {
+            peers
+                .operations
+                .entry((s.service_name(), s.name.as_str()))
+                .or_default()
+                .push(s.duration_nanos());
+            if let Some(system) = db_system(s) {
+                peers
+                    .databases
+                    .entry(system)
+                    .or_default()
+                    .push(s.duration_nanos());
+            }
+        }
+        for list in peers
+            .operations
+            .values_mut()
+            .chain(peers.databases.values_mut())
+        {
+            list.sort_unstable();
+        }
+        peers
+    }
+
+    fn outlier(&self, span: &Span) -> Option<String> {
+        let d = span.duration_nanos();
+        let check = |list: &Vec<u64>, what: String| {
+            let median = list[list.len() / 2];
+            (list.len() >= 3 && median > 0 && d >= 3 * median).then(|| {
+                format!(
+                    "{:.0}× the median {} of {} {what}",
+                    d as f64 / median as f64,
+                    duration(median),
+                    list.len()
+                )
+            })
+        };
+        let operation = &self.operations[&(span.service_name(), span.name.as_str())];
+        check(operation, "such spans".to_owned()).or_else(|| {
+            let system = db_system(span)?;
+            check(&self.databases[system], format!("{system} calls"))
+        })
+    }
 }
 
 /// Time covered by the union of the given spans' intervals.
@@ -282,6 +329,35 @@ mod tests {
             "{text}"
         );
         assert!(!lines[1].contains("SLOW"), "{text}");
+    }
+
+    #[test]
+    fn a_database_call_far_slower_than_its_peers_is_slow() {
+        let db = |id: u8, name: &str, start: u64, end: u64| {
+            let mut s = span(id, Some(1), "shop", name, start, end);
+            s.attributes
+                .push(KeyValue::str("db.system.name", "postgresql"));
+            s
+        };
+        let spans = vec![
+            span(1, None, "shop", "GET /", 0, 100),
+            db(2, "SELECT a", 1, 2),
+            db(3, "SELECT b", 3, 4),
+            db(4, "UPDATE c", 5, 6),
+            db(5, "INSERT d", 10, 40),
+        ];
+        let text = render(&spans);
+        let line = text.lines().find(|l| l.contains("INSERT d")).unwrap();
+        assert!(
+            line.contains("SLOW (30× the median 1.00 ms of 4 postgresql calls)"),
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("SELECT a") && l.contains("SLOW")),
+            "{text}"
+        );
     }
 
     #[test]
