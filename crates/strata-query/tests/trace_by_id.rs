@@ -173,3 +173,62 @@ async fn a_miss_reads_no_block_data() {
         "data reads only for bloom false positives"
     );
 }
+
+#[tokio::test]
+async fn a_block_without_meta_does_not_exist() {
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 13,
+        ..Default::default()
+    });
+    let spans = strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0;
+    let id = spans[0].trace_id;
+    let identity = BlockIdentity {
+        tenant: tenant(),
+        block_id: uuid::Uuid::now_v7(),
+        compaction_level: 0,
+        retention_tier: 0,
+    };
+    let block = encode_block(identity, BlockConfig::default(), spans).unwrap();
+    let storage = Storage::in_memory();
+    // A writer that died before writing meta.json left data and bloom behind.
+    storage
+        .put(
+            &strata_block::layout::data_path(&tenant(), block.meta.block_id),
+            block.data.clone(),
+        )
+        .await
+        .unwrap();
+    storage
+        .put(
+            &strata_block::layout::bloom_path(&tenant(), block.meta.block_id, 0),
+            block.blooms[0].clone(),
+        )
+        .await
+        .unwrap();
+    let querier = Querier::new(
+        storage.clone(),
+        QueryConfig::default(),
+        None,
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+    assert!(querier.blocklist().blocks(&tenant()).is_empty());
+    assert!(
+        querier
+            .find_trace(&tenant(), &id, None)
+            .await
+            .unwrap()
+            .spans
+            .is_empty()
+    );
+    upload_block(&storage, &block).await.unwrap();
+    querier.poll_blocklist().await.unwrap();
+    assert!(
+        !querier
+            .find_trace(&tenant(), &id, None)
+            .await
+            .unwrap()
+            .spans
+            .is_empty()
+    );
+}
