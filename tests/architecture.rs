@@ -11,6 +11,7 @@ use crate::support::repo_root;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("strata-model", &[]),
     ("strata-storage", &[]),
+    ("strata-traceql", &[]),
     ("strata-block", &["strata-model", "strata-storage"]),
     (
         "strata-ingest",
@@ -18,9 +19,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "strata-query",
-        &["strata-model", "strata-block", "strata-storage"],
+        &[
+            "strata-model",
+            "strata-block",
+            "strata-storage",
+            "strata-traceql",
+        ],
     ),
-    ("strata-api", &["strata-model", "strata-query"]),
+    (
+        "strata-api",
+        &["strata-model", "strata-query", "strata-traceql"],
+    ),
     (
         "strata",
         &[
@@ -39,6 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strata-block",
             "strata-query",
             "strata-storage",
+            "strata-traceql",
         ],
     ),
 ];

@@ -10,4 +10,5 @@ mod bad_input;
 mod config_files;
 mod durability;
 mod otel_sdk;
+mod search_eval;
 mod trace_api;

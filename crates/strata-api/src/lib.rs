@@ -1,5 +1,6 @@
 //! Strata's HTTP API on :3200: Grafana Tempo's query API as Grafana's Tempo data source calls it
-//! (trace by ID v1 and v2, echo, build info), plus `/ready` and `/metrics`.
+//! (trace by ID v1 and v2, TraceQL search, tag names and values v1 and v2, echo, build info),
+//! plus `/ready` and `/metrics`.
 //!
 //! This crate is the only place that knows Tempo's HTTP shapes, media types and status codes. It
 //! holds no storage or ingest logic: queries go to a [`strata_query::Querier`].
@@ -7,6 +8,8 @@
 mod error;
 mod json;
 pub mod proto;
+pub mod search;
+mod tags;
 mod trace_by_id;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use strata_query::Querier;
 
 pub use error::{ApiError, status_code};
 pub use json::resource_spans as resource_spans_json;
+pub use search::search_json;
 pub use trace_by_id::PROTOBUF;
 
 /// The version reported to Grafana: the Tempo API level Strata implements. Grafana enables
@@ -51,6 +55,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/api/traces/{id}", get(trace_by_id::v1))
         .route("/api/v2/traces/{id}", get(trace_by_id::v2))
+        .route("/api/search", get(search::search))
+        .route("/api/search/tags", get(tags::tags_v1))
+        .route("/api/v2/search/tags", get(tags::tags_v2))
+        .route("/api/search/tag/{name}/values", get(tags::values_v1))
+        .route("/api/v2/search/tag/{name}/values", get(tags::values_v2))
         .with_state(state)
 }
 

@@ -34,7 +34,7 @@ fn parse_id(text: &str) -> Result<TraceId, ApiError> {
 }
 
 /// `start`/`end` in unix seconds; none, one or both. `end` before `start` is an error.
-fn parse_range(params: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError> {
+pub(crate) fn parse_range(params: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError> {
     let seconds = |key: &str| -> Result<Option<i64>, ApiError> {
         match params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
             None => Ok(None),

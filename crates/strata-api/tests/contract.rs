@@ -4,13 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine;
-use http_body_util::BodyExt;
+use common::get;
 use prometheus_client::registry::Registry;
 use prost::Message;
 use strata_api::proto::{PartialStatus, Trace, TraceByIdResponse};
@@ -20,7 +21,6 @@ use strata_block::{BlockConfig, BlockIdentity, encode_block, upload_block};
 use strata_model::{Span, SpanId, TenantId, TraceId};
 use strata_query::{Querier, QueryConfig, QueryMetrics};
 use strata_storage::Storage;
-use tower::ServiceExt;
 
 struct Fixture {
     app: Router,
@@ -71,32 +71,6 @@ async fn fixture(config: QueryConfig) -> Fixture {
         querier,
     });
     Fixture { app, trace, short }
-}
-
-async fn get(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String, Vec<u8>) {
-    let mut request = Request::get(uri);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    (status, content_type, body)
 }
 
 /// Grafana's backend asks for protobuf.

@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub const DATA_FILE: &str = "data.parquet";
 /// Name of the meta object.
 pub const META_FILE: &str = "meta.json";
+/// Name of the tag summary object in a block.
+pub const TAGS_FILE: &str = "tags.json";
 /// Directory under a tenant that holds its blocks.
 pub const BLOCKS_DIR: &str = "blocks";
 
@@ -30,6 +32,11 @@ pub fn data_path(tenant: &TenantId, block: Uuid) -> Path {
 /// `<tenant>/blocks/<block-id>/meta.json`.
 pub fn meta_path(tenant: &TenantId, block: Uuid) -> Path {
     block_prefix(tenant, block).join(META_FILE)
+}
+
+/// `<tenant>/blocks/<block-id>/tags.json`.
+pub fn tags_path(tenant: &TenantId, block: Uuid) -> Path {
+    block_prefix(tenant, block).join(TAGS_FILE)
 }
 
 /// `<tenant>/blocks/<block-id>/bloom-<shard>`.

@@ -16,7 +16,9 @@ pub mod layout;
 mod lookup;
 mod meta;
 mod read;
+mod scan;
 pub mod schema;
+mod tags;
 mod writer;
 
 pub use bloom::{BloomMeta, BloomShard, MAX_SHARDS, build_shards, shard_for};
@@ -24,6 +26,10 @@ pub use error::{Error, Result};
 pub use lookup::{BlockFile, ReadStats, open_block_file, read_bloom_shard, read_trace};
 pub use meta::{BlockMeta, RowGroupMeta, time_from_nanos};
 pub use read::{read_spans, spans_from_batch};
+pub use scan::{Prune, PruneOp, PruneValue, ScanCounts, scan_block, traces_to_batch};
+pub use tags::{
+    MAX_VALUE_BYTES, MAX_VALUES_PER_TAG, TagSummary, TagSummaryBuilder, TagValue, TagValues,
+};
 pub use writer::{
     BlockConfig, BlockIdentity, BlockWriter, EncodedBlock, encode_block, upload_block,
     writer_properties,

@@ -71,7 +71,7 @@ impl BlockFile {
     }
 }
 
-fn tenant_of(meta: &BlockMeta) -> Result<TenantId> {
+pub(crate) fn tenant_of(meta: &BlockMeta) -> Result<TenantId> {
     TenantId::new(&meta.tenant)
         .map_err(|e| corrupt(meta.block_id.to_string(), format!("tenant: {e}")))
 }
@@ -308,11 +308,11 @@ fn rows_of_trace(batch: &RecordBatch, trace_id: &TraceId, block: &str) -> Result
 
 /// Serves the Parquet reader's byte ranges from object storage, coalescing nearby ranges and
 /// counting every request.
-struct RangeReader {
-    storage: Storage,
-    path: Path,
-    stats: Arc<ReadStats>,
-    metadata: Arc<ParquetMetaData>,
+pub(crate) struct RangeReader {
+    pub(crate) storage: Storage,
+    pub(crate) path: Path,
+    pub(crate) stats: Arc<ReadStats>,
+    pub(crate) metadata: Arc<ParquetMetaData>,
 }
 
 fn external(e: strata_storage::Error) -> ParquetError {

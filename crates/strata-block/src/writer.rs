@@ -17,6 +17,7 @@ use crate::columns::SpanColumns;
 use crate::error::{Error, Result};
 use crate::meta::{BlockMeta, RowGroupMeta, time_from_nanos};
 use crate::schema::{FORMAT, FORMAT_VERSION, block_schema, col};
+use crate::tags::TagSummaryBuilder;
 
 /// The `block:` section of `strata.yaml`: how blocks are encoded.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,6 +85,8 @@ pub struct EncodedBlock {
     pub data: Bytes,
     /// The bloom shards, `bloom-0` first.
     pub blooms: Vec<Bytes>,
+    /// `tags.json`: the block's attribute names and values.
+    pub tags: Bytes,
 }
 
 /// Where to put a new block and what it is.
@@ -112,6 +115,7 @@ pub struct BlockWriter {
     config: BlockConfig,
     writer: ArrowWriter<Vec<u8>>,
     columns: SpanColumns,
+    tags: TagSummaryBuilder,
     group_bytes: usize,
     group: Option<RowGroupAcc>,
     groups: Vec<RowGroupAcc>,
@@ -178,6 +182,7 @@ impl BlockWriter {
             config,
             writer,
             columns: SpanColumns::new(),
+            tags: TagSummaryBuilder::default(),
             group_bytes: 0,
             group: None,
             groups: Vec::new(),
@@ -217,6 +222,7 @@ impl BlockWriter {
             self.flush_row_group()?;
         }
         self.columns.push_trace(spans, &layout)?;
+        self.tags.add_trace(spans);
         self.group_bytes += bytes;
         let group = self.group.get_or_insert(RowGroupAcc {
             min: trace_id,
@@ -312,7 +318,13 @@ impl BlockWriter {
             compaction_level: self.identity.compaction_level,
             retention_tier: self.identity.retention_tier,
         };
-        Ok(EncodedBlock { meta, data, blooms })
+        let tags = Bytes::from(std::mem::take(&mut self.tags).finish().to_json());
+        Ok(EncodedBlock {
+            meta,
+            data,
+            blooms,
+            tags,
+        })
     }
 }
 
@@ -350,7 +362,7 @@ pub fn encode_block(
     writer.finish()
 }
 
-/// Uploads a block: data first, then the bloom shards, then `meta.json`, so a block is visible
+/// Uploads a block: data first, then the bloom shards and `tags.json`, then `meta.json`, so a block is visible
 /// only once everything it refers to is in place.
 pub async fn upload_block(storage: &strata_storage::Storage, block: &EncodedBlock) -> Result<()> {
     let tenant = TenantId::new(&block.meta.tenant)
@@ -365,6 +377,9 @@ pub async fn upload_block(storage: &strata_storage::Storage, block: &EncodedBloc
         async move { storage.put(&path, bytes).await }
     });
     futures::future::try_join_all(uploads).await?;
+    storage
+        .put(&crate::layout::tags_path(&tenant, id), block.tags.clone())
+        .await?;
     storage
         .put(
             &crate::layout::meta_path(&tenant, id),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use strata_block::schema::{AttrScope, DEDICATED_COLUMNS, DedicatedType};
 use strata_block::{BlockConfig, BlockIdentity, encode_block};
-use strata_model::{Resource, Scope, Span, SpanId, SpanKind, StatusCode, TenantId, TraceId};
+use strata_model::{
+    AttrValue, KeyValue, Resource, Scope, Span, SpanId, SpanKind, StatusCode, TenantId, TraceId,
+};
 
 fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/block-v1.md")
@@ -27,7 +29,16 @@ fn sample_block() -> strata_block::EncodedBlock {
         kind: SpanKind::SERVER,
         start_unix_nano: 1_767_225_600_000_000_000,
         end_unix_nano: 1_767_225_600_100_000_000,
-        attributes: vec![],
+        attributes: vec![
+            KeyValue {
+                key: "http.route".into(),
+                value: AttrValue::Str("/".into()),
+            },
+            KeyValue {
+                key: "app.retries".into(),
+                value: AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Int(2)]),
+            },
+        ],
         dropped_attributes_count: 0,
         events: vec![],
         dropped_events_count: 0,
@@ -35,7 +46,13 @@ fn sample_block() -> strata_block::EncodedBlock {
         dropped_links_count: 0,
         status_code: StatusCode::UNSET,
         status_message: String::new(),
-        resource: Arc::new(Resource::default()),
+        resource: Arc::new(Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: AttrValue::Str("web".into()),
+            }],
+            ..Resource::default()
+        }),
         scope: Arc::new(Scope::default()),
     };
     let identity = BlockIdentity {
@@ -114,6 +131,15 @@ fn written_schema_matches_the_document() {
     expected = replace_section(&expected, "parquet-schema", &parquet_schema_text(&block));
     expected = replace_section(&expected, "dedicated-columns", &dedicated_table());
     expected = replace_section(&expected, "meta-example", &meta_example(&block));
+    let tags: serde_json::Value = serde_json::from_slice(&block.tags).unwrap();
+    expected = replace_section(
+        &expected,
+        "tags-example",
+        &format!(
+            "```json\n{}\n```",
+            serde_json::to_string_pretty(&tags).unwrap()
+        ),
+    );
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(doc_path(), &expected).unwrap();
         return;

@@ -240,6 +240,22 @@ impl Ingester {
         spans
     }
 
+    /// Copies of every trace of the tenant not yet in an uploaded block (live, in the head
+    /// block, or being flushed), for search. One trace may appear more than once.
+    pub fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>> {
+        let mut traces = Vec::new();
+        let tenants = self.shared.tenants.lock();
+        if let Some(state) = tenants.get(tenant) {
+            traces.extend(state.live.values().map(|t| t.spans.clone()));
+            traces.extend(state.head.traces.iter().map(|t| t.spans.clone()));
+        }
+        let flushing = self.shared.flushing.lock();
+        for block in flushing.iter().filter(|b| b.tenant == *tenant) {
+            traces.extend(block.traces.iter().map(|t| t.spans.clone()));
+        }
+        traces
+    }
+
     /// Metas of the tenant's blocks uploaded within `recent_block_retention`, for queriers to use
     /// before their blocklist poll finds them.
     pub fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta> {

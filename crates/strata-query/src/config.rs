@@ -17,6 +17,8 @@ pub struct QueryConfig {
     pub bloom_cache_bytes: ByteSize,
     /// Memory for cached Parquet footers and page indexes. Default 256 MiB.
     pub footer_cache_bytes: ByteSize,
+    /// Memory for cached block tag summaries (`tags.json`). Default 64 MiB.
+    pub tag_cache_bytes: ByteSize,
     /// Blocks searched at once by one query. Default 16.
     pub concurrency: usize,
     /// A trace larger than this (OTLP-encoded) is returned truncated, marked partial. Default 50MB.
@@ -29,6 +31,7 @@ impl Default for QueryConfig {
             blocklist_poll: Duration::from_secs(30),
             bloom_cache_bytes: ByteSize::mib(64),
             footer_cache_bytes: ByteSize::mib(256),
+            tag_cache_bytes: ByteSize::mib(64),
             concurrency: 16,
             max_trace_bytes: ByteSize::mb(50),
         }

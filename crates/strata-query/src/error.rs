@@ -17,6 +17,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether an object was not found (e.g. a block compacted away during a query).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Storage(s) | Self::Block(strata_block::Error::Storage(s)) => s.is_not_found(),
+            _ => false,
+        }
+    }
+
     /// The kind of failure, for status codes.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -10,10 +10,17 @@ mod cache;
 mod config;
 mod error;
 mod metrics;
+mod search;
+mod tags;
 mod trace_by_id;
 
 pub use blocklist::Blocklist;
 pub use config::QueryConfig;
 pub use error::{Error, Result};
 pub use metrics::QueryMetrics;
+pub use search::{
+    OutValue, SearchMetrics, SearchRequest, SearchResult, SpanHit, SpansetHit, TraceHit,
+};
+pub use strata_block::{TagSummary, TagValue, TagValues};
+pub use tags::TagDiscovery;
 pub use trace_by_id::{Querier, RecentData, TimeRange, TraceLookup};

@@ -8,6 +8,8 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Default)]
 pub struct QueryMetrics {
     pub(crate) trace_lookups: Counter,
+    pub(crate) searches: Counter,
+    pub(crate) tag_queries: Counter,
     pub(crate) traces_found: Counter,
     pub(crate) blocks_inspected: Counter,
     pub(crate) bloom_skips: Counter,
@@ -23,6 +25,16 @@ impl QueryMetrics {
             "strata_query_trace_lookups",
             "Trace-by-ID lookups",
             self.trace_lookups.clone(),
+        );
+        r.register(
+            "strata_query_searches",
+            "TraceQL searches",
+            self.searches.clone(),
+        );
+        r.register(
+            "strata_query_tag_queries",
+            "Tag name and value queries",
+            self.tag_queries.clone(),
         );
         r.register(
             "strata_query_traces_found",

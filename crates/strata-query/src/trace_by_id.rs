@@ -9,7 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use strata_block::{
-    BlockFile, BlockMeta, BloomShard, ReadStats, open_block_file, read_bloom_shard, read_trace,
+    BlockFile, BlockMeta, BloomShard, ReadStats, TagSummary, open_block_file, read_bloom_shard,
+    read_trace,
 };
 use strata_model::{Span, TenantId, TraceId};
 use strata_storage::Storage;
@@ -27,6 +28,9 @@ pub trait RecentData: Send + Sync {
     fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Vec<Span>;
     /// Blocks uploaded recently, which a blocklist poll may not have listed yet.
     fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta>;
+    /// Copies of every trace not yet in an uploaded block, for search (each entry one trace's
+    /// spans; a trace may appear more than once).
+    fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>>;
 }
 
 /// A closed time range, to narrow the blocks searched.
@@ -61,13 +65,14 @@ pub struct TraceLookup {
 
 /// Answers queries over one object store (and, optionally, an ingester's recent data).
 pub struct Querier {
-    storage: Storage,
-    config: QueryConfig,
+    pub(crate) storage: Storage,
+    pub(crate) config: QueryConfig,
     blocklist: Arc<Blocklist>,
-    recent: Option<Arc<dyn RecentData>>,
+    pub(crate) recent: Option<Arc<dyn RecentData>>,
     blooms: ByteCache<(Uuid, u32), BloomShard>,
     files: ByteCache<Uuid, BlockFile>,
-    metrics: QueryMetrics,
+    pub(crate) tag_summaries: ByteCache<Uuid, TagSummary>,
+    pub(crate) metrics: QueryMetrics,
 }
 
 impl Querier {
@@ -86,6 +91,9 @@ impl Querier {
             ),
             files: ByteCache::new(
                 usize::try_from(config.footer_cache_bytes.as_u64()).unwrap_or(usize::MAX),
+            ),
+            tag_summaries: ByteCache::new(
+                usize::try_from(config.tag_cache_bytes.as_u64()).unwrap_or(usize::MAX),
             ),
             storage,
             config,
@@ -120,20 +128,11 @@ impl Querier {
         }
     }
 
-    /// Finds every span of `trace_id` for `tenant`, in blocks overlapping `range` (all blocks
-    /// when `None`) and in the ingester's recent data.
-    pub async fn find_trace(
-        &self,
-        tenant: &TenantId,
-        trace_id: &TraceId,
-        range: Option<TimeRange>,
-    ) -> Result<TraceLookup> {
-        self.metrics.trace_lookups.inc();
-        let stats = Arc::new(ReadStats::default());
-        let mut spans = Vec::new();
+    /// The tenant's blocks: the blocklist, plus blocks the ingester uploaded that no poll has
+    /// listed yet (which are added to the blocklist).
+    pub(crate) fn tenant_blocks(&self, tenant: &TenantId) -> Vec<Arc<BlockMeta>> {
         let mut blocks = self.blocklist.blocks(tenant);
         if let Some(recent) = &self.recent {
-            spans = recent.find_trace(tenant, trace_id);
             let known: HashSet<Uuid> = blocks.iter().map(|b| b.block_id).collect();
             for meta in recent.recent_blocks(tenant) {
                 if !known.contains(&meta.block_id) {
@@ -146,6 +145,39 @@ impl Querier {
                 }
             }
         }
+        blocks
+    }
+
+    /// The block's footer and page index, from the cache or one read.
+    pub(crate) async fn block_file(
+        &self,
+        meta: &BlockMeta,
+        stats: &ReadStats,
+    ) -> Result<Arc<BlockFile>> {
+        if let Some(file) = self.files.get(&meta.block_id) {
+            return Ok(file);
+        }
+        let file = Arc::new(open_block_file(&self.storage, meta, stats).await?);
+        self.files
+            .insert(meta.block_id, Arc::clone(&file), file.memory_size());
+        Ok(file)
+    }
+
+    /// Finds every span of `trace_id` for `tenant`, in blocks overlapping `range` (all blocks
+    /// when `None`) and in the ingester's recent data.
+    pub async fn find_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+        range: Option<TimeRange>,
+    ) -> Result<TraceLookup> {
+        self.metrics.trace_lookups.inc();
+        let stats = Arc::new(ReadStats::default());
+        let mut spans = match &self.recent {
+            Some(recent) => recent.find_trace(tenant, trace_id),
+            None => Vec::new(),
+        };
+        let blocks = self.tenant_blocks(tenant);
         let candidates: Vec<Arc<BlockMeta>> = blocks
             .into_iter()
             .filter(|b| b.may_hold(trace_id))
@@ -235,15 +267,7 @@ impl Querier {
         if !bloom.may_contain(trace_id) {
             return Ok(None);
         }
-        let file = match self.files.get(&meta.block_id) {
-            Some(file) => file,
-            None => {
-                let file = Arc::new(open_block_file(&self.storage, meta, stats).await?);
-                self.files
-                    .insert(meta.block_id, Arc::clone(&file), file.memory_size());
-                file
-            }
-        };
+        let file = self.block_file(meta, stats).await?;
         Ok(Some(
             read_trace(&self.storage, meta, &file, trace_id, stats).await?,
         ))

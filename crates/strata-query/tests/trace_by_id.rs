@@ -42,6 +42,13 @@ impl RecentData for Fixed {
     fn recent_blocks(&self, _: &TenantId) -> Vec<BlockMeta> {
         Vec::new()
     }
+    fn recent_traces(&self, _: &TenantId) -> Vec<Vec<Span>> {
+        let mut traces: std::collections::BTreeMap<TraceId, Vec<Span>> = Default::default();
+        for s in &self.0 {
+            traces.entry(s.trace_id).or_default().push(s.clone());
+        }
+        traces.into_values().collect()
+    }
 }
 
 #[tokio::test]

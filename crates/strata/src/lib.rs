@@ -2,6 +2,7 @@
 //! together, signals and shutdown. The binary in `main.rs` is a thin CLI over this.
 
 pub mod config;
+pub mod search_cmd;
 pub mod server;
 mod telemetry;
 pub mod trace_cmd;

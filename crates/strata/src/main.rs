@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strata::search_cmd::{self, SearchArgs};
 use strata::trace_cmd::{self, Source};
 use strata::{Config, init_logging, server, trace_view};
 use strata_model::TenantId;
@@ -46,6 +47,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search with TraceQL and print the matching traces, newest first.
+    Search {
+        /// The TraceQL query, e.g. '{ resource.service.name = "cart" && duration > 1s }'.
+        query: String,
+        /// Only traces from this far back until now (e.g. 15m, 1h, 2d); all data when absent.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// At most this many traces.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// HTTP API of a running Strata.
+        #[arg(
+            long,
+            default_value = "http://localhost:3200",
+            conflicts_with = "storage"
+        )]
+        url: String,
+        /// Read blocks directly from this directory instead of asking a server.
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
+        /// Tenant (X-Scope-OrgID).
+        #[arg(long, default_value = strata_model::DEFAULT_TENANT)]
+        tenant: String,
+        /// Print Tempo's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,7 +94,45 @@ fn main() -> ExitCode {
             };
             block_on(print_trace(source, tenant, id, json))
         }
+        Some(Command::Search {
+            query,
+            since,
+            limit,
+            url,
+            storage,
+            tenant,
+            json,
+        }) => {
+            init_logging("warn");
+            let source = match storage {
+                Some(dir) => Source::Storage(dir),
+                None => Source::Url(url),
+            };
+            let args = SearchArgs {
+                query,
+                since,
+                limit,
+            };
+            block_on(print_search(source, tenant, args, json))
+        }
     }
+}
+
+#[allow(clippy::print_stdout)] // The command's output is what it prints.
+async fn print_search(
+    source: Source,
+    tenant: String,
+    args: SearchArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::new(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let response = search_cmd::run(&source, &tenant, &args).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else {
+        print!("{}", search_cmd::render(&response));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn block_on(work: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {

@@ -32,6 +32,10 @@ impl RecentData for IngesterRecentData {
     fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta> {
         self.0.recent_blocks(tenant)
     }
+
+    fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>> {
+        self.0.recent_traces(tenant)
+    }
 }
 
 async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpListener> {

@@ -108,12 +108,8 @@ async fn fetch_http(
     })
 }
 
-async fn fetch_storage(
-    path: &std::path::Path,
-    tenant: &TenantId,
-    id: &TraceId,
-    json: bool,
-) -> anyhow::Result<Fetched> {
+/// A querier over the blocks in a local storage directory, with its blocklist loaded.
+pub async fn local_querier(path: &std::path::Path) -> anyhow::Result<Arc<Querier>> {
     if !path.is_dir() {
         bail!(
             "{} is not a directory (expected a storage.local.path such as ./data/blocks)",
@@ -133,6 +129,16 @@ async fn fetch_storage(
         QueryMetrics::default(),
     ));
     querier.poll_blocklist().await?;
+    Ok(querier)
+}
+
+async fn fetch_storage(
+    path: &std::path::Path,
+    tenant: &TenantId,
+    id: &TraceId,
+    json: bool,
+) -> anyhow::Result<Fetched> {
+    let querier = local_querier(path).await?;
     let found = querier.find_trace(tenant, id, None).await?;
     let json = (json && !found.spans.is_empty()).then(|| {
         let resource_spans = strata_model::otlp::spans_to_resource_spans(&found.spans);

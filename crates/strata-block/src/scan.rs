@@ -1,0 +1,382 @@
+//! Scanning a block for a search: read only the columns a query needs, and only the rows that
+//! row-group statistics and the page index cannot rule out.
+//!
+//! The caller describes what rows could matter as a [`Prune`] predicate over plain columns. A row
+//! group whose statistics contradict it is skipped without a read; within the others, pages of
+//! indexed columns (see `schemas/block-v1.md`) whose min/max contradict it are skipped, and the
+//! remaining row ranges of the projected columns are fetched with coalesced range reads.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::RowSelection;
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics;
+use strata_model::Span;
+use strata_model::trace_layout;
+use strata_storage::Storage;
+
+use crate::columns::SpanColumns;
+use crate::error::{Error, Result, corrupt};
+use crate::layout;
+use crate::lookup::{BlockFile, RangeReader, ReadStats, tenant_of};
+use crate::meta::BlockMeta;
+
+/// Comparison in a [`Prune`] leaf: `column OP value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneOp {
+    /// `=`.
+    Eq,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+}
+
+/// A value compared with in a [`Prune`] leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PruneValue {
+    /// An integer (for signed and unsigned integer columns alike; unsigned values above
+    /// `i64::MAX` never prune).
+    Int(i64),
+    /// A string, compared bytewise.
+    Str(String),
+}
+
+/// What rows a scan may skip: rows for which the predicate is surely false.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prune {
+    /// Nothing can be ruled out.
+    Any,
+    /// Nothing can match.
+    Nothing,
+    /// `column OP value` on a top-level primitive column.
+    Column {
+        /// Column name.
+        column: String,
+        /// Comparison.
+        op: PruneOp,
+        /// Value.
+        value: PruneValue,
+    },
+    /// Every part must hold.
+    And(Vec<Prune>),
+    /// Some part must hold.
+    Or(Vec<Prune>),
+}
+
+/// Sorted, disjoint row ranges.
+type Rows = Vec<Range<usize>>;
+
+fn intersect(a: &Rows, b: &Rows) -> Rows {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let start = a[i].start.max(b[j].start);
+        let end = a[i].end.min(b[j].end);
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+fn union(a: &Rows, b: &Rows) -> Rows {
+    let mut all: Rows = a.iter().chain(b).cloned().collect();
+    all.sort_by_key(|r| r.start);
+    let mut out: Rows = Vec::new();
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Whether a value range `[min, max]` may hold a value satisfying `OP value`.
+fn may_match<T: PartialOrd>(min: &T, max: &T, op: PruneOp, value: &T) -> bool {
+    match op {
+        PruneOp::Eq => min <= value && value <= max,
+        PruneOp::Lt => min < value,
+        PruneOp::Lte => min <= value,
+        PruneOp::Gt => max > value,
+        PruneOp::Gte => max >= value,
+    }
+}
+
+/// `[min, max]` of some statistics, as comparable values of the leaf's kind; `None` when unknown.
+enum Bounds<'a> {
+    Int(i64, i64),
+    Bytes(&'a [u8], &'a [u8]),
+}
+
+fn bounds_may_match(bounds: Option<Bounds<'_>>, op: PruneOp, value: &PruneValue) -> bool {
+    match (bounds, value) {
+        (Some(Bounds::Int(min, max)), PruneValue::Int(v)) => may_match(&min, &max, op, v),
+        (Some(Bounds::Bytes(min, max)), PruneValue::Str(v)) => {
+            may_match(&min, &max, op, &v.as_bytes())
+        }
+        _ => true,
+    }
+}
+
+fn stats_bounds(stats: &Statistics) -> Option<Bounds<'_>> {
+    match stats {
+        Statistics::Int32(s) => Some(Bounds::Int(
+            i64::from(*s.min_opt()?),
+            i64::from(*s.max_opt()?),
+        )),
+        Statistics::Int64(s) => {
+            let (min, max) = (*s.min_opt()?, *s.max_opt()?);
+            // Unsigned columns store u64 bit patterns: above i64::MAX they look negative.
+            (min <= max).then_some(Bounds::Int(min, max))
+        }
+        Statistics::ByteArray(s) => Some(Bounds::Bytes(s.min_opt()?.data(), s.max_opt()?.data())),
+        _ => None,
+    }
+}
+
+/// The leaf column index of a top-level primitive column.
+fn leaf_index(metadata: &ParquetMetaData, column: &str) -> Option<usize> {
+    metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts().len() == 1 && c.name() == column)
+}
+
+/// Rows of row group `group` that `prune` cannot rule out.
+fn candidate_rows(metadata: &ParquetMetaData, group: usize, prune: &Prune, rows: usize) -> Rows {
+    let all = || -> Rows { std::iter::once(0..rows).collect() };
+    match prune {
+        Prune::Any => all(),
+        Prune::Nothing => Vec::new(),
+        Prune::And(parts) => parts.iter().fold(all(), |acc, p| {
+            if acc.is_empty() {
+                acc
+            } else {
+                intersect(&acc, &candidate_rows(metadata, group, p, rows))
+            }
+        }),
+        Prune::Or(parts) => parts.iter().fold(Vec::new(), |acc, p| {
+            union(&acc, &candidate_rows(metadata, group, p, rows))
+        }),
+        Prune::Column { column, op, value } => {
+            let Some(leaf) = leaf_index(metadata, column) else {
+                return all();
+            };
+            let chunk = metadata.row_group(group).column(leaf);
+            if let Some(stats) = chunk.statistics()
+                && !bounds_may_match(stats_bounds(stats), *op, value)
+            {
+                return Vec::new();
+            }
+            page_rows(metadata, group, leaf, *op, value, rows).unwrap_or_else(all)
+        }
+    }
+}
+
+/// Rows of the pages of `leaf` whose min/max may satisfy `OP value`; `None` without a page index.
+fn page_rows(
+    metadata: &ParquetMetaData,
+    group: usize,
+    leaf: usize,
+    op: PruneOp,
+    value: &PruneValue,
+    rows: usize,
+) -> Option<Rows> {
+    let index = metadata.page_index_for_row_group(group);
+    let (pages, locations) = (index.column_index(leaf)?, index.page_locations(leaf)?);
+    let mut out: Rows = Vec::new();
+    for (page, location) in locations.iter().enumerate() {
+        let bounds = match pages {
+            ColumnIndexMetaData::INT32(p) => match (p.min_value(page), p.max_value(page)) {
+                (Some(min), Some(max)) => Some(Bounds::Int(i64::from(*min), i64::from(*max))),
+                _ => None,
+            },
+            ColumnIndexMetaData::INT64(p) => match (p.min_value(page), p.max_value(page)) {
+                (Some(min), Some(max)) if min <= max => Some(Bounds::Int(*min, *max)),
+                _ => None,
+            },
+            ColumnIndexMetaData::BYTE_ARRAY(p) => match (p.min_value(page), p.max_value(page)) {
+                (Some(min), Some(max)) => Some(Bounds::Bytes(min, max)),
+                _ => None,
+            },
+            _ => None,
+        };
+        // A page of nulls only has no bounds; a non-null comparison never matches it.
+        let only_nulls = match pages {
+            ColumnIndexMetaData::INT32(p) => p.is_null_page(page),
+            ColumnIndexMetaData::INT64(p) => p.is_null_page(page),
+            ColumnIndexMetaData::BYTE_ARRAY(p) => p.is_null_page(page),
+            _ => false,
+        };
+        if only_nulls || !bounds_may_match(bounds, op, value) {
+            continue;
+        }
+        let start = usize::try_from(location.first_row_index)
+            .unwrap_or(0)
+            .min(rows);
+        let end = locations.get(page + 1).map_or(rows, |next| {
+            usize::try_from(next.first_row_index)
+                .unwrap_or(rows)
+                .min(rows)
+        });
+        if start < end {
+            match out.last_mut() {
+                Some(last) if last.end == start => last.end = end,
+                _ => out.push(start..end),
+            }
+        }
+    }
+    Some(out)
+}
+
+/// What one block scan read and how much it could skip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanCounts {
+    /// Row groups in the block.
+    pub row_groups: usize,
+    /// Row groups skipped by statistics or the page index.
+    pub row_groups_skipped: usize,
+    /// Rows in the block.
+    pub rows: u64,
+    /// Rows read.
+    pub rows_read: u64,
+}
+
+/// Reads columns `columns` (top-level names) of the rows of `meta`'s block that `prune` cannot
+/// rule out, in row order, one or more batches per row group read. `file` comes from
+/// [`crate::open_block_file`].
+pub async fn scan_block(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    columns: &[&str],
+    prune: &Prune,
+    stats: &Arc<ReadStats>,
+) -> Result<(Vec<RecordBatch>, ScanCounts)> {
+    let block = meta.block_id.to_string();
+    let parquet = file.metadata.metadata();
+    let schema = parquet.file_metadata().schema_descr();
+    let fields = schema.root_schema().get_fields();
+    let mut roots = Vec::with_capacity(columns.len());
+    for name in columns {
+        let i = fields
+            .iter()
+            .position(|f| f.name() == *name)
+            .ok_or_else(|| corrupt(&block, format!("column {name} is missing")))?;
+        roots.push(i);
+    }
+    let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
+    let mut counts = ScanCounts {
+        row_groups: parquet.num_row_groups(),
+        ..ScanCounts::default()
+    };
+    let mut batches = Vec::new();
+    for group in 0..parquet.num_row_groups() {
+        let rows = usize::try_from(parquet.row_group(group).num_rows()).unwrap_or(0);
+        counts.rows += rows as u64;
+        let selected = candidate_rows(parquet, group, prune, rows);
+        if selected.is_empty() {
+            counts.row_groups_skipped += 1;
+            continue;
+        }
+        counts.rows_read += selected.iter().map(|r| r.len() as u64).sum::<u64>();
+        let reader = RangeReader {
+            storage: storage.clone(),
+            path: path.clone(),
+            stats: Arc::clone(stats),
+            metadata: Arc::clone(parquet),
+        };
+        let parquet_err = |source| Error::Parquet {
+            block: block.clone(),
+            source,
+        };
+        let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
+        let got: Vec<RecordBatch> =
+            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
+                .with_row_groups(vec![group])
+                .with_row_selection(selection)
+                .with_projection(ProjectionMask::roots(schema, roots.iter().copied()))
+                .with_batch_size(16 * 1024)
+                .build()
+                .map_err(parquet_err)?
+                .map_err(parquet_err)
+                .try_collect()
+                .await?;
+        batches.extend(got);
+    }
+    Ok((batches, counts))
+}
+
+/// Lays out traces held in memory (each a slice of one trace's spans) as one record batch of the
+/// block schema, so that recent data is searched by the same code as blocks.
+pub fn traces_to_batch<'a>(traces: impl IntoIterator<Item = &'a [Span]>) -> Result<RecordBatch> {
+    let mut columns = SpanColumns::new();
+    for spans in traces {
+        if spans.is_empty() {
+            continue;
+        }
+        columns.push_trace(spans, &trace_layout(spans))?;
+    }
+    columns.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_range_algebra() {
+        let a = vec![0..10, 20..30];
+        let b: Rows = std::iter::once(5..25).collect();
+        assert_eq!(intersect(&a, &b), vec![5..10, 20..25]);
+        assert_eq!(union(&a, &b), vec![0..30]);
+        let (a, b): (Rows, Rows) = (
+            std::iter::once(0..2).collect(),
+            std::iter::once(4..6).collect(),
+        );
+        assert_eq!(union(&a, &b), vec![0..2, 4..6]);
+        let c: Rows = std::iter::once(2..4).collect();
+        assert!(intersect(&a, &c).is_empty());
+    }
+
+    #[test]
+    fn bounds_decide_by_operator() {
+        let b = || Some(Bounds::Int(10, 20));
+        assert!(bounds_may_match(b(), PruneOp::Eq, &PruneValue::Int(10)));
+        assert!(!bounds_may_match(b(), PruneOp::Eq, &PruneValue::Int(21)));
+        assert!(!bounds_may_match(b(), PruneOp::Gt, &PruneValue::Int(20)));
+        assert!(bounds_may_match(b(), PruneOp::Gte, &PruneValue::Int(20)));
+        assert!(!bounds_may_match(b(), PruneOp::Lt, &PruneValue::Int(10)));
+        assert!(bounds_may_match(b(), PruneOp::Lte, &PruneValue::Int(10)));
+        // Mismatched kinds never prune.
+        assert!(bounds_may_match(
+            b(),
+            PruneOp::Eq,
+            &PruneValue::Str("x".into())
+        ));
+        let s = Some(Bounds::Bytes(b"b", b"d"));
+        assert!(!bounds_may_match(
+            s,
+            PruneOp::Eq,
+            &PruneValue::Str("e".into())
+        ));
+    }
+}

@@ -1,0 +1,680 @@
+//! Evaluating TraceQL field expressions on one span, a row of a block-schema record batch.
+//!
+//! Values are borrowed from the Arrow arrays; nothing is allocated per row except for the rare
+//! array-valued attribute (stored as OTLP/JSON). An attribute can have several candidate values
+//! (an unscoped name found on the span and on the resource, array elements, one per event or
+//! link): a comparison is true when it holds for any of them, as in Tempo.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use arrow::array::{
+    Array, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array, Int64Array, ListArray,
+    RecordBatch, StringArray, StructArray, UInt64Array,
+};
+use regex::Regex;
+use strata_block::schema::{AttrScope, DEDICATED_COLUMNS, DedicatedType, col};
+use strata_model::AttrValue;
+use strata_traceql::{
+    Attribute, AttributeScope, BinaryOp, FieldExpr, Intrinsic, Kind, Static, Status, UnaryOp,
+};
+
+/// A value during evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value<'a> {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Duration(i64),
+    Str(Cow<'a, str>),
+    Status(Status),
+    Kind(Kind),
+}
+
+impl Value<'_> {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) | Value::Duration(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Detaches the value from the batch it was read from.
+    pub(crate) fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Nil => Value::Nil,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Int(i) => Value::Int(i),
+            Value::Float(f) => Value::Float(f),
+            Value::Duration(d) => Value::Duration(d),
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            Value::Status(s) => Value::Status(s),
+            Value::Kind(k) => Value::Kind(k),
+        }
+    }
+
+    /// A hashable, totally ordered key for grouping (`by()`).
+    pub(crate) fn group_key(&self) -> String {
+        match self {
+            Value::Nil => "nil".into(),
+            Value::Bool(b) => format!("b{b}"),
+            Value::Int(i) => format!("i{i}"),
+            Value::Float(f) => format!("f{f}"),
+            Value::Duration(d) => format!("d{d}"),
+            Value::Str(s) => format!("s{s}"),
+            Value::Status(s) => format!("t{s:?}"),
+            Value::Kind(k) => format!("k{k:?}"),
+        }
+    }
+}
+
+pub(crate) fn static_value(s: &Static) -> Value<'_> {
+    match s {
+        Static::Nil => Value::Nil,
+        Static::Bool(b) => Value::Bool(*b),
+        Static::Int(i) => Value::Int(*i),
+        Static::Float(f) => Value::Float(*f),
+        Static::String(s) => Value::Str(Cow::Borrowed(s)),
+        Static::Duration(d) => Value::Duration(*d),
+        Static::Status(s) => Value::Status(*s),
+        Static::Kind(k) => Value::Kind(*k),
+    }
+}
+
+fn status_of(code: i32) -> Status {
+    match code {
+        1 => Status::Ok,
+        2 => Status::Error,
+        _ => Status::Unset,
+    }
+}
+
+fn kind_of(code: i32) -> Kind {
+    match code {
+        1 => Kind::Internal,
+        2 => Kind::Server,
+        3 => Kind::Client,
+        4 => Kind::Producer,
+        5 => Kind::Consumer,
+        _ => Kind::Unspecified,
+    }
+}
+
+/// A generic attribute list column (`span_attrs`, `resource_attrs`, `scope_attrs`).
+pub(crate) struct AttrList<'a> {
+    list: &'a ListArray,
+    key: &'a StringArray,
+    str: &'a StringArray,
+    int: &'a Int64Array,
+    double: &'a Float64Array,
+    bool: &'a BooleanArray,
+    json: &'a StringArray,
+}
+
+fn field<'a, T: Array + 'static>(s: &'a StructArray, name: &str) -> Option<&'a T> {
+    s.column_by_name(name)?.as_any().downcast_ref::<T>()
+}
+
+impl<'a> AttrList<'a> {
+    fn new(list: &'a ListArray) -> Option<Self> {
+        let values = list.values().as_any().downcast_ref::<StructArray>()?;
+        Some(Self {
+            list,
+            key: field(values, "key")?,
+            str: field(values, "str")?,
+            int: field(values, "int")?,
+            double: field(values, "double")?,
+            bool: field(values, "bool")?,
+            json: field(values, "json")?,
+        })
+    }
+
+    fn range(&self, row: usize) -> std::ops::Range<usize> {
+        let offsets = self.list.value_offsets();
+        let start = usize::try_from(offsets[row]).unwrap_or(0);
+        let end = usize::try_from(offsets[row + 1]).unwrap_or(start);
+        start..end.min(self.key.len()).max(start)
+    }
+
+    /// Pushes the values of `key` in list row `row`.
+    fn find(&self, row: usize, key: &str, out: &mut Vec<Value<'a>>) {
+        for i in self.range(row) {
+            if self.key.value(i) == key {
+                self.value(i, out);
+            }
+        }
+    }
+
+    fn value(&self, i: usize, out: &mut Vec<Value<'a>>) {
+        if self.str.is_valid(i) {
+            out.push(Value::Str(Cow::Borrowed(self.str.value(i))));
+        } else if self.int.is_valid(i) {
+            out.push(Value::Int(self.int.value(i)));
+        } else if self.double.is_valid(i) {
+            out.push(Value::Float(self.double.value(i)));
+        } else if self.bool.is_valid(i) {
+            out.push(Value::Bool(self.bool.value(i)));
+        } else if self.json.is_valid(i) {
+            // Arrays match when any element does; key/value lists match nothing.
+            if let Ok(AttrValue::Array(items)) = AttrValue::from_otlp_json(self.json.value(i)) {
+                for item in items {
+                    match item {
+                        AttrValue::Str(s) => out.push(Value::Str(Cow::Owned(s))),
+                        AttrValue::Int(v) => out.push(Value::Int(v)),
+                        AttrValue::Double(v) => out.push(Value::Float(v)),
+                        AttrValue::Bool(v) => out.push(Value::Bool(v)),
+                        _ => {}
+                    }
+                }
+            }
+        } else {
+            // Bytes and empty values: present, but equal to nothing a query can write.
+            out.push(Value::Str(Cow::Borrowed("")));
+        }
+    }
+}
+
+/// A dedicated attribute column.
+enum Dedicated<'a> {
+    Str(&'a StringArray),
+    Int(&'a Int64Array),
+}
+
+/// Typed access to the columns of a batch that a query needs. Missing columns read as absent
+/// values: the plan decides which columns are read.
+pub(crate) struct BatchView<'a> {
+    pub(crate) trace_id: &'a FixedSizeBinaryArray,
+    pub(crate) trace_start: &'a UInt64Array,
+    pub(crate) trace_duration: &'a UInt64Array,
+    pub(crate) root_service: &'a StringArray,
+    pub(crate) root_name: &'a StringArray,
+    pub(crate) span_id: &'a FixedSizeBinaryArray,
+    pub(crate) ns_left: &'a Int32Array,
+    pub(crate) ns_right: &'a Int32Array,
+    pub(crate) ns_parent: &'a Int32Array,
+    pub(crate) name: &'a StringArray,
+    pub(crate) start: &'a UInt64Array,
+    pub(crate) duration: &'a Int64Array,
+    status: Option<&'a Int32Array>,
+    status_message: Option<&'a StringArray>,
+    kind: Option<&'a Int32Array>,
+    parent_span_id: Option<&'a FixedSizeBinaryArray>,
+    scope_name: Option<&'a StringArray>,
+    scope_version: Option<&'a StringArray>,
+    span_attrs: Option<AttrList<'a>>,
+    resource_attrs: Option<AttrList<'a>>,
+    scope_attrs: Option<AttrList<'a>>,
+    events: Option<(&'a ListArray, &'a StringArray, &'a Int64Array, AttrList<'a>)>,
+    links: Option<(
+        &'a ListArray,
+        &'a FixedSizeBinaryArray,
+        &'a FixedSizeBinaryArray,
+        AttrList<'a>,
+    )>,
+    dedicated: HashMap<(bool, &'static str), Dedicated<'a>>,
+}
+
+fn get<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
+    batch.column_by_name(name)?.as_any().downcast_ref::<T>()
+}
+
+impl<'a> BatchView<'a> {
+    /// The view of `batch`; `None` when a column every search reads is missing or mistyped.
+    pub(crate) fn new(batch: &'a RecordBatch) -> Option<Self> {
+        let mut dedicated = HashMap::new();
+        for c in DEDICATED_COLUMNS {
+            let key = (c.scope == AttrScope::Resource, c.key);
+            match c.ty {
+                DedicatedType::Str => {
+                    if let Some(a) = get::<StringArray>(batch, c.column) {
+                        dedicated.insert(key, Dedicated::Str(a));
+                    }
+                }
+                DedicatedType::Int => {
+                    if let Some(a) = get::<Int64Array>(batch, c.column) {
+                        dedicated.insert(key, Dedicated::Int(a));
+                    }
+                }
+            }
+        }
+        let events = get::<ListArray>(batch, col::EVENTS).and_then(|list| {
+            let s = list.values().as_any().downcast_ref::<StructArray>()?;
+            let attrs = AttrList::new(field::<ListArray>(s, "attrs")?)?;
+            Some((
+                list,
+                field::<StringArray>(s, "name")?,
+                field::<Int64Array>(s, "time_since_start_nano")?,
+                attrs,
+            ))
+        });
+        let links = get::<ListArray>(batch, col::LINKS).and_then(|list| {
+            let s = list.values().as_any().downcast_ref::<StructArray>()?;
+            let attrs = AttrList::new(field::<ListArray>(s, "attrs")?)?;
+            Some((
+                list,
+                field::<FixedSizeBinaryArray>(s, "trace_id")?,
+                field::<FixedSizeBinaryArray>(s, "span_id")?,
+                attrs,
+            ))
+        });
+        Some(Self {
+            trace_id: get(batch, col::TRACE_ID)?,
+            trace_start: get(batch, col::TRACE_START)?,
+            trace_duration: get(batch, col::TRACE_DURATION)?,
+            root_service: get(batch, col::TRACE_ROOT_SERVICE)?,
+            root_name: get(batch, col::TRACE_ROOT_NAME)?,
+            span_id: get(batch, col::SPAN_ID)?,
+            ns_left: get(batch, col::NS_LEFT)?,
+            ns_right: get(batch, col::NS_RIGHT)?,
+            ns_parent: get(batch, col::NS_PARENT)?,
+            name: get(batch, col::NAME)?,
+            start: get(batch, col::START)?,
+            duration: get(batch, col::DURATION)?,
+            status: get(batch, col::STATUS_CODE),
+            status_message: get(batch, col::STATUS_MESSAGE),
+            kind: get(batch, col::KIND),
+            parent_span_id: get(batch, col::PARENT_SPAN_ID),
+            scope_name: get(batch, col::SCOPE_NAME),
+            scope_version: get(batch, col::SCOPE_VERSION),
+            span_attrs: get::<ListArray>(batch, col::SPAN_ATTRS).and_then(AttrList::new),
+            resource_attrs: get::<ListArray>(batch, col::RESOURCE_ATTRS).and_then(AttrList::new),
+            scope_attrs: get::<ListArray>(batch, col::SCOPE_ATTRS).and_then(AttrList::new),
+            events,
+            links,
+            dedicated,
+        })
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.trace_id.len()
+    }
+
+    fn opt_str(array: Option<&'a StringArray>, row: usize) -> Value<'a> {
+        match array {
+            Some(a) if a.is_valid(row) => Value::Str(Cow::Borrowed(a.value(row))),
+            Some(_) => Value::Str(Cow::Borrowed("")),
+            None => Value::Nil,
+        }
+    }
+
+    fn hex(array: Option<&'a FixedSizeBinaryArray>, row: usize) -> Value<'a> {
+        match array {
+            Some(a) if a.is_valid(row) => Value::Str(Cow::Owned(hex::encode(a.value(row)))),
+            _ => Value::Nil,
+        }
+    }
+
+    /// The values of an intrinsic (several for event and link intrinsics).
+    pub(crate) fn intrinsic(&self, row: usize, i: Intrinsic, out: &mut Vec<Value<'a>>) {
+        let v = match i {
+            Intrinsic::Name => Value::Str(Cow::Borrowed(self.name.value(row))),
+            Intrinsic::Status => match self.status {
+                Some(a) => Value::Status(status_of(a.value(row))),
+                None => Value::Nil,
+            },
+            Intrinsic::StatusMessage => Self::opt_str(self.status_message, row),
+            Intrinsic::Kind => match self.kind {
+                Some(a) => Value::Kind(kind_of(a.value(row))),
+                None => Value::Nil,
+            },
+            Intrinsic::Duration => Value::Duration(self.duration.value(row)),
+            Intrinsic::TraceDuration => {
+                Value::Duration(i64::try_from(self.trace_duration.value(row)).unwrap_or(i64::MAX))
+            }
+            Intrinsic::RootName => match self.root_name.is_valid(row) {
+                true => Value::Str(Cow::Borrowed(self.root_name.value(row))),
+                false => Value::Nil,
+            },
+            Intrinsic::RootServiceName => match self.root_service.is_valid(row) {
+                true => Value::Str(Cow::Borrowed(self.root_service.value(row))),
+                false => Value::Nil,
+            },
+            Intrinsic::TraceId => Self::hex(Some(self.trace_id), row),
+            Intrinsic::SpanId => Self::hex(Some(self.span_id), row),
+            Intrinsic::ParentId => Self::hex(self.parent_span_id, row),
+            Intrinsic::NestedSetLeft => Value::Int(i64::from(self.ns_left.value(row))),
+            Intrinsic::NestedSetRight => Value::Int(i64::from(self.ns_right.value(row))),
+            Intrinsic::NestedSetParent => Value::Int(i64::from(self.ns_parent.value(row))),
+            Intrinsic::InstrumentationName => Self::opt_str(self.scope_name, row),
+            Intrinsic::InstrumentationVersion => Self::opt_str(self.scope_version, row),
+            Intrinsic::EventName | Intrinsic::EventTimeSinceStart => {
+                if let Some((list, names, times, _)) = &self.events {
+                    let offsets = list.value_offsets();
+                    let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+                    for j in s..e.min(names.len()) {
+                        out.push(match i {
+                            Intrinsic::EventName => Value::Str(Cow::Borrowed(names.value(j))),
+                            _ => Value::Duration(times.value(j)),
+                        });
+                    }
+                }
+                return;
+            }
+            Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => {
+                if let Some((list, traces, spans, _)) = &self.links {
+                    let offsets = list.value_offsets();
+                    let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+                    for j in s..e.min(traces.len()) {
+                        let bytes = match i {
+                            Intrinsic::LinkTraceId => traces.value(j),
+                            _ => spans.value(j),
+                        };
+                        out.push(Value::Str(Cow::Owned(hex::encode(bytes))));
+                    }
+                }
+                return;
+            }
+            // Rejected by the plan.
+            Intrinsic::ChildCount | Intrinsic::Parent => Value::Nil,
+        };
+        if v != Value::Nil {
+            out.push(v);
+        }
+    }
+
+    fn dedicated(&self, resource: bool, key: &str, row: usize, out: &mut Vec<Value<'a>>) {
+        match self.dedicated.get(&(resource, key)) {
+            Some(Dedicated::Str(a)) if a.is_valid(row) => {
+                out.push(Value::Str(Cow::Borrowed(a.value(row))))
+            }
+            Some(Dedicated::Int(a)) if a.is_valid(row) => out.push(Value::Int(a.value(row))),
+            _ => {}
+        }
+    }
+
+    /// The values of an attribute.
+    pub(crate) fn attribute(&self, row: usize, attr: &Attribute, out: &mut Vec<Value<'a>>) {
+        let key = attr.name.as_str();
+        let span = |out: &mut Vec<Value<'a>>| {
+            self.dedicated(false, key, row, out);
+            if let Some(l) = &self.span_attrs {
+                l.find(row, key, out);
+            }
+        };
+        let resource = |out: &mut Vec<Value<'a>>| {
+            self.dedicated(true, key, row, out);
+            if let Some(l) = &self.resource_attrs {
+                l.find(row, key, out);
+            }
+        };
+        match attr.scope {
+            AttributeScope::Span => span(out),
+            AttributeScope::Resource => resource(out),
+            AttributeScope::None => {
+                span(out);
+                resource(out);
+            }
+            AttributeScope::Instrumentation => {
+                if let Some(l) = &self.scope_attrs {
+                    l.find(row, key, out);
+                }
+            }
+            AttributeScope::Event => {
+                if let Some((list, _, _, attrs)) = &self.events {
+                    let offsets = list.value_offsets();
+                    for j in offsets[row] as usize..offsets[row + 1] as usize {
+                        attrs.find(j, key, out);
+                    }
+                }
+            }
+            AttributeScope::Link => {
+                if let Some((list, _, _, attrs)) = &self.links {
+                    let offsets = list.value_offsets();
+                    for j in offsets[row] as usize..offsets[row + 1] as usize {
+                        attrs.find(j, key, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Compiled regexes of a query, by pattern.
+pub(crate) type Regexes = HashMap<String, Regex>;
+
+/// Compiles `pattern` fully anchored, as TraceQL's `=~` means.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// Evaluates field expressions on rows of one batch.
+pub(crate) struct Evaluator<'v, 'a> {
+    pub(crate) view: &'v BatchView<'a>,
+    pub(crate) regexes: &'v Regexes,
+}
+
+impl<'a> Evaluator<'_, 'a> {
+    /// Every candidate value of `expr` at `row`.
+    pub(crate) fn values(&self, row: usize, expr: &'a FieldExpr, out: &mut Vec<Value<'a>>) {
+        match expr {
+            FieldExpr::Attribute(attr, _) => self.view.attribute(row, attr, out),
+            FieldExpr::Intrinsic(i, _) => self.view.intrinsic(row, i.intrinsic, out),
+            other => {
+                let v = self.value(row, other);
+                if v != Value::Nil {
+                    out.push(v);
+                }
+            }
+        }
+    }
+
+    /// The value of `expr` at `row` (the first candidate of a many-valued attribute).
+    pub(crate) fn value(&self, row: usize, expr: &'a FieldExpr) -> Value<'a> {
+        match expr {
+            FieldExpr::Static(s, _) => static_value(s),
+            FieldExpr::Attribute(..) | FieldExpr::Intrinsic(..) => {
+                let mut out = Vec::new();
+                self.values(row, expr, &mut out);
+                out.into_iter().next().unwrap_or(Value::Nil)
+            }
+            FieldExpr::Unary { op, expr, .. } => match (op, self.value(row, expr)) {
+                (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
+                (UnaryOp::Not, Value::Nil) => Value::Bool(true),
+                (UnaryOp::Neg, Value::Int(i)) => Value::Int(i.wrapping_neg()),
+                (UnaryOp::Neg, Value::Float(f)) => Value::Float(-f),
+                (UnaryOp::Neg, Value::Duration(d)) => Value::Duration(d.wrapping_neg()),
+                _ => Value::Nil,
+            },
+            FieldExpr::Binary { op, lhs, rhs, .. } => match op {
+                BinaryOp::And => Value::Bool(self.truth(row, lhs) && self.truth(row, rhs)),
+                BinaryOp::Or => Value::Bool(self.truth(row, lhs) || self.truth(row, rhs)),
+                BinaryOp::Add
+                | BinaryOp::Sub
+                | BinaryOp::Mul
+                | BinaryOp::Div
+                | BinaryOp::Mod
+                | BinaryOp::Pow => arith(*op, &self.value(row, lhs), &self.value(row, rhs)),
+                _ => Value::Bool(self.compare(row, *op, lhs, rhs)),
+            },
+        }
+    }
+
+    /// Whether `expr` is true at `row`. A bare attribute is true when it is the boolean `true`.
+    pub(crate) fn truth(&self, row: usize, expr: &'a FieldExpr) -> bool {
+        match expr {
+            FieldExpr::Attribute(..) => {
+                let mut out = Vec::new();
+                self.values(row, expr, &mut out);
+                out.contains(&Value::Bool(true))
+            }
+            other => self.value(row, other) == Value::Bool(true),
+        }
+    }
+
+    fn compare(&self, row: usize, op: BinaryOp, lhs: &'a FieldExpr, rhs: &'a FieldExpr) -> bool {
+        let is_nil = |e: &FieldExpr| matches!(e, FieldExpr::Static(Static::Nil, _));
+        if is_nil(rhs) || is_nil(lhs) {
+            let other = if is_nil(rhs) { lhs } else { rhs };
+            if is_nil(other) {
+                return false;
+            }
+            let mut values = Vec::new();
+            self.values(row, other, &mut values);
+            return match op {
+                BinaryOp::Eq => values.is_empty(),
+                BinaryOp::Neq => !values.is_empty(),
+                _ => false,
+            };
+        }
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        self.values(row, lhs, &mut left);
+        if left.is_empty() {
+            return false;
+        }
+        self.values(row, rhs, &mut right);
+        left.iter()
+            .any(|l| right.iter().any(|r| compare(op, l, r, self.regexes)))
+    }
+}
+
+fn arith<'a>(op: BinaryOp, l: &Value<'a>, r: &Value<'a>) -> Value<'a> {
+    let duration = matches!(l, Value::Duration(_)) || matches!(r, Value::Duration(_));
+    let float = matches!(l, Value::Float(_)) || matches!(r, Value::Float(_));
+    if let (Value::Int(a) | Value::Duration(a), Value::Int(b) | Value::Duration(b)) = (l, r) {
+        let v = match op {
+            BinaryOp::Add => a.checked_add(*b),
+            BinaryOp::Sub => a.checked_sub(*b),
+            BinaryOp::Mul => a.checked_mul(*b),
+            BinaryOp::Div => a.checked_div(*b),
+            BinaryOp::Mod => a.checked_rem(*b),
+            BinaryOp::Pow => u32::try_from(*b).ok().and_then(|b| a.checked_pow(b)),
+            _ => None,
+        };
+        return match v {
+            Some(v) if duration => Value::Duration(v),
+            Some(v) => Value::Int(v),
+            None => Value::Nil,
+        };
+    }
+    let (Some(a), Some(b)) = (l.number(), r.number()) else {
+        return Value::Nil;
+    };
+    let v = match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Mod => a % b,
+        BinaryOp::Pow => a.powf(b),
+        _ => return Value::Nil,
+    };
+    if duration && !float {
+        Value::Duration(v as i64)
+    } else {
+        Value::Float(v)
+    }
+}
+
+/// `l OP r` for comparison and regex operators. Values of incompatible types never compare.
+pub(crate) fn compare(op: BinaryOp, l: &Value<'_>, r: &Value<'_>, regexes: &Regexes) -> bool {
+    use std::cmp::Ordering;
+    let ordering: Option<Ordering> = match (l, r) {
+        (Value::Str(a), Value::Str(b)) => {
+            if matches!(op, BinaryOp::Regex | BinaryOp::NotRegex) {
+                let matched = regexes.get(b.as_ref()).map(|re| re.is_match(a));
+                return match (op, matched) {
+                    (BinaryOp::Regex, Some(m)) => m,
+                    (BinaryOp::NotRegex, Some(m)) => !m,
+                    _ => false,
+                };
+            }
+            Some(a.as_ref().cmp(b.as_ref()))
+        }
+        (Value::Int(a) | Value::Duration(a), Value::Int(b) | Value::Duration(b)) => Some(a.cmp(b)),
+        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (Value::Status(a), Value::Status(b)) => Some(if a == b {
+            Ordering::Equal
+        } else {
+            Ordering::Less
+        })
+        .filter(|_| matches!(op, BinaryOp::Eq | BinaryOp::Neq)),
+        (Value::Kind(a), Value::Kind(b)) => Some(if a == b {
+            Ordering::Equal
+        } else {
+            Ordering::Less
+        })
+        .filter(|_| matches!(op, BinaryOp::Eq | BinaryOp::Neq)),
+        _ => match (l.number(), r.number()) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => None,
+        },
+    };
+    let Some(ordering) = ordering else {
+        return false;
+    };
+    match op {
+        BinaryOp::Eq => ordering == Ordering::Equal,
+        BinaryOp::Neq => ordering != Ordering::Equal,
+        BinaryOp::Lt => ordering == Ordering::Less,
+        BinaryOp::Lte => ordering != Ordering::Greater,
+        BinaryOp::Gt => ordering == Ordering::Greater,
+        BinaryOp::Gte => ordering != Ordering::Less,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_follow_types() {
+        let re = Regexes::new();
+        let s = |x: &'static str| Value::Str(Cow::Borrowed(x));
+        assert!(compare(
+            BinaryOp::Eq,
+            &Value::Int(2),
+            &Value::Float(2.0),
+            &re
+        ));
+        assert!(compare(
+            BinaryOp::Gt,
+            &Value::Duration(2_000),
+            &Value::Int(1_000),
+            &re
+        ));
+        assert!(!compare(BinaryOp::Eq, &s("2"), &Value::Int(2), &re));
+        assert!(!compare(BinaryOp::Neq, &s("2"), &Value::Int(2), &re));
+        assert!(compare(BinaryOp::Lt, &s("a"), &s("b"), &re));
+        assert!(!compare(
+            BinaryOp::Lt,
+            &Value::Status(Status::Ok),
+            &Value::Status(Status::Error),
+            &re
+        ));
+        assert!(compare(
+            BinaryOp::Neq,
+            &Value::Status(Status::Ok),
+            &Value::Status(Status::Error),
+            &re
+        ));
+    }
+
+    #[test]
+    fn regexes_are_anchored() {
+        let mut re = Regexes::new();
+        re.insert("fo+".into(), compile_regex("fo+").unwrap());
+        let s = |x: &'static str| Value::Str(Cow::Borrowed(x));
+        assert!(compare(BinaryOp::Regex, &s("foo"), &s("fo+"), &re));
+        assert!(!compare(BinaryOp::Regex, &s("xfoo"), &s("fo+"), &re));
+        assert!(compare(BinaryOp::NotRegex, &s("xfoo"), &s("fo+"), &re));
+    }
+
+    #[test]
+    fn arithmetic_keeps_durations() {
+        assert_eq!(
+            arith(BinaryOp::Mul, &Value::Duration(2), &Value::Int(3)),
+            Value::Duration(6)
+        );
+        assert_eq!(
+            arith(BinaryOp::Div, &Value::Int(1), &Value::Int(0)),
+            Value::Nil
+        );
+        assert_eq!(
+            arith(BinaryOp::Add, &Value::Int(1), &Value::Float(0.5)),
+            Value::Float(1.5)
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Tag discovery: the attribute names and values of a tenant's data, from each block's
+//! `tags.json` (cached) and a summary of the ingester's recent data — never from a scan.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use strata_block::{ReadStats, TagSummary, TagSummaryBuilder, layout};
+use strata_model::TenantId;
+
+use crate::error::Result;
+use crate::trace_by_id::{Querier, TimeRange};
+
+/// A tenant's tags and what finding them cost.
+#[derive(Debug, Clone, Default)]
+pub struct TagDiscovery {
+    /// Names and values, merged over the blocks and recent data.
+    pub summary: TagSummary,
+    /// Bytes fetched from object storage.
+    pub storage_bytes: u64,
+    /// Blocks whose summaries were used.
+    pub blocks: u64,
+}
+
+impl Querier {
+    /// The tags of `tenant`'s data overlapping `range` (all data when `None`).
+    pub async fn tags(&self, tenant: &TenantId, range: Option<TimeRange>) -> Result<TagDiscovery> {
+        self.metrics.tag_queries.inc();
+        let stats = Arc::new(ReadStats::default());
+        let mut out = TagDiscovery::default();
+        if let Some(recent) = &self.recent {
+            let mut builder = TagSummaryBuilder::default();
+            for trace in recent.recent_traces(tenant) {
+                builder.add_trace(&trace);
+            }
+            out.summary = builder.finish();
+        }
+        let blocks: Vec<_> = self
+            .tenant_blocks(tenant)
+            .into_iter()
+            .filter(|b| range.is_none_or(|r| b.start_time <= r.end && r.start <= b.end_time))
+            .collect();
+        let summaries: Vec<_> = futures::stream::iter(blocks)
+            .map(|meta| {
+                let stats = Arc::clone(&stats);
+                async move {
+                    if let Some(summary) = self.tag_summaries.get(&meta.block_id) {
+                        return Ok(summary);
+                    }
+                    let tenant = TenantId::new(&meta.tenant)
+                        .map_err(|e| crate::Error::BadRequest(format!("block tenant: {e}")))?;
+                    let path = layout::tags_path(&tenant, meta.block_id);
+                    let summary = match self.storage.get(&path).await {
+                        Ok(bytes) => {
+                            stats.record(bytes.len());
+                            TagSummary::parse(&bytes, path.as_ref())?
+                        }
+                        // Blocks written before tag summaries existed have none.
+                        Err(e) if e.is_not_found() => TagSummary::default(),
+                        Err(e) => return Err(e.into()),
+                    };
+                    let summary = Arc::new(summary);
+                    self.tag_summaries.insert(
+                        meta.block_id,
+                        Arc::clone(&summary),
+                        summary.memory_size(),
+                    );
+                    Ok::<_, crate::Error>(summary)
+                }
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for summary in summaries {
+            match summary {
+                Ok(s) => {
+                    out.summary.merge(&s);
+                    out.blocks += 1;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    self.metrics.block_errors.inc();
+                    tracing::warn!(%tenant, error = %e, "could not read a block's tag summary");
+                }
+            }
+        }
+        out.storage_bytes = stats.bytes();
+        Ok(out)
+    }
+}
