@@ -26,7 +26,9 @@ pub use error::{Error, Result};
 pub use lookup::{BlockFile, ReadStats, open_block_file, read_bloom_shard, read_trace};
 pub use meta::{BlockMeta, RowGroupMeta, time_from_nanos};
 pub use read::{read_spans, spans_from_batch};
-pub use scan::{Prune, PruneOp, PruneValue, ScanCounts, scan_block, traces_to_batch};
+pub use scan::{
+    Prune, PruneOp, PruneValue, ScanCounts, ScannedGroup, read_rows, scan_block, traces_to_batch,
+};
 pub use tags::{
     MAX_VALUE_BYTES, MAX_VALUES_PER_TAG, TagSummary, TagSummaryBuilder, TagValue, TagValues,
 };

@@ -29,8 +29,9 @@ use crate::meta::BlockMeta;
 use crate::read::spans_from_batch;
 use crate::schema::col;
 
-/// Ranges closer than this are fetched as one request.
-const COALESCE_GAP: u64 = 256 * 1024;
+/// Ranges closer than this are fetched as one request by a trace lookup (few, small ranges:
+/// requests cost more than the bytes between them).
+pub(crate) const LOOKUP_COALESCE_GAP: u64 = 256 * 1024;
 
 /// Object-storage reads made on behalf of one query. Shared by everything the query touches.
 #[derive(Debug, Default)]
@@ -159,6 +160,7 @@ pub async fn read_trace(
         path: path.clone(),
         stats: Arc::clone(stats),
         metadata: Arc::clone(parquet),
+        gap: LOOKUP_COALESCE_GAP,
     };
     for group in groups {
         let (candidates, rows) = pages_that_may_hold(parquet, group, trace_id);
@@ -313,6 +315,8 @@ pub(crate) struct RangeReader {
     pub(crate) path: Path,
     pub(crate) stats: Arc<ReadStats>,
     pub(crate) metadata: Arc<ParquetMetaData>,
+    /// Ranges closer than this are fetched as one request.
+    pub(crate) gap: u64,
 }
 
 fn external(e: strata_storage::Error) -> ParquetError {
@@ -338,7 +342,7 @@ impl AsyncFileReader for RangeReader {
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
-            let merged = coalesce(&ranges);
+            let merged = coalesce(&ranges, self.gap);
             let fetched: Vec<Bytes> = futures::stream::iter(merged.iter().cloned())
                 .map(|range| {
                     let (storage, path, stats) = (&self.storage, &self.path, &self.stats);
@@ -386,16 +390,14 @@ impl AsyncFileReader for RangeReader {
     }
 }
 
-/// Sorts ranges and merges those that overlap or lie within [`COALESCE_GAP`] of each other.
-fn coalesce(ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+/// Sorts ranges and merges those that overlap or lie within `gap` bytes of each other.
+fn coalesce(ranges: &[Range<u64>], gap: u64) -> Vec<Range<u64>> {
     let mut sorted: Vec<Range<u64>> = ranges.to_vec();
     sorted.sort_by_key(|r| r.start);
     let mut merged: Vec<Range<u64>> = Vec::new();
     for r in sorted {
         match merged.last_mut() {
-            Some(last) if r.start <= last.end.saturating_add(COALESCE_GAP) => {
-                last.end = last.end.max(r.end)
-            }
+            Some(last) if r.start <= last.end.saturating_add(gap) => last.end = last.end.max(r.end),
             _ => merged.push(r),
         }
     }
@@ -408,7 +410,10 @@ mod tests {
 
     #[test]
     fn coalescing_merges_near_ranges_only() {
-        let merged = coalesce(&[10..20, 0..5, 300_000..300_010, 15..40, 600_000..600_001]);
+        let merged = coalesce(
+            &[10..20, 0..5, 300_000..300_010, 15..40, 600_000..600_001],
+            LOOKUP_COALESCE_GAP,
+        );
         assert_eq!(merged, vec![0..40, 300_000..300_010, 600_000..600_001]);
     }
 }

@@ -6,16 +6,23 @@
 //! indexed columns (see `schemas/block-v1.md`) whose min/max contradict it are skipped, and the
 //! remaining row ranges of the projected columns are fetched with coalesced range reads.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use bytes::{Buf, Bytes};
 use futures::TryStreamExt;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::RowSelection;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::basic::Encoding;
+use parquet::column::page::{Page, PageReader};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::file::statistics::Statistics;
 use strata_model::Span;
 use strata_model::trace_layout;
@@ -73,6 +80,10 @@ pub enum Prune {
     /// Some part must hold.
     Or(Vec<Prune>),
 }
+
+/// Ranges closer than this are fetched as one request by a scan. A scan reads a few columns out
+/// of many: a wide gap would fetch the columns in between.
+const SCAN_COALESCE_GAP: u64 = 16 * 1024;
 
 /// Sorted, disjoint row ranges.
 type Rows = Vec<Range<usize>>;
@@ -160,8 +171,18 @@ fn leaf_index(metadata: &ParquetMetaData, column: &str) -> Option<usize> {
         .position(|c| c.path().parts().len() == 1 && c.name() == column)
 }
 
-/// Rows of row group `group` that `prune` cannot rule out.
-fn candidate_rows(metadata: &ParquetMetaData, group: usize, prune: &Prune, rows: usize) -> Rows {
+/// `(column, value)` equality leaves whose value the row group's dictionary lacks.
+type Absent = HashSet<(String, String)>;
+
+/// Rows of row group `group` that `prune` cannot rule out, given the equality leaves that the
+/// row group's dictionaries rule out.
+fn candidate_rows(
+    metadata: &ParquetMetaData,
+    group: usize,
+    prune: &Prune,
+    rows: usize,
+    absent: &Absent,
+) -> Rows {
     let all = || -> Rows { std::iter::once(0..rows).collect() };
     match prune {
         Prune::Any => all(),
@@ -170,13 +191,18 @@ fn candidate_rows(metadata: &ParquetMetaData, group: usize, prune: &Prune, rows:
             if acc.is_empty() {
                 acc
             } else {
-                intersect(&acc, &candidate_rows(metadata, group, p, rows))
+                intersect(&acc, &candidate_rows(metadata, group, p, rows, absent))
             }
         }),
         Prune::Or(parts) => parts.iter().fold(Vec::new(), |acc, p| {
-            union(&acc, &candidate_rows(metadata, group, p, rows))
+            union(&acc, &candidate_rows(metadata, group, p, rows, absent))
         }),
         Prune::Column { column, op, value } => {
+            if let (PruneOp::Eq, PruneValue::Str(v)) = (op, value)
+                && absent.contains(&(column.clone(), v.clone()))
+            {
+                return Vec::new();
+            }
             let Some(leaf) = leaf_index(metadata, column) else {
                 return all();
             };
@@ -247,6 +273,140 @@ fn page_rows(
     Some(out)
 }
 
+/// The `column = "string"` leaves of a predicate.
+fn string_equalities(prune: &Prune, out: &mut Vec<(String, String)>) {
+    match prune {
+        Prune::And(parts) | Prune::Or(parts) => {
+            for p in parts {
+                string_equalities(p, out);
+            }
+        }
+        Prune::Column {
+            column,
+            op: PruneOp::Eq,
+            value: PruneValue::Str(v),
+        } if !out.iter().any(|(c, x)| c == column && x == v) => {
+            out.push((column.clone(), v.clone()));
+        }
+        _ => {}
+    }
+}
+
+/// A byte range of the file held in memory, read by absolute file offsets.
+struct FileSlice {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl Length for FileSlice {
+    fn len(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for FileSlice {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let from = start
+            .checked_sub(self.start)
+            .and_then(|f| usize::try_from(f).ok())
+            .filter(|&f| f <= self.bytes.len())
+            .ok_or_else(|| ParquetError::EOF("read outside a fetched range".into()))?;
+        Ok(self.bytes.slice(from..).reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let from = start
+            .checked_sub(self.start)
+            .and_then(|f| usize::try_from(f).ok())
+            .ok_or_else(|| ParquetError::EOF("read before a fetched range".into()))?;
+        let to = from.saturating_add(length);
+        self.bytes
+            .get(from..to)
+            .map(|_| self.bytes.slice(from..to))
+            .ok_or_else(|| ParquetError::EOF("read past a fetched range".into()))
+    }
+}
+
+/// Which of the `(column, value)` equalities row group `group` cannot satisfy, by its columns'
+/// dictionaries: a column chunk whose data pages are all dictionary-encoded holds only values
+/// of its dictionary page. Chunks without a complete dictionary rule nothing out.
+async fn dictionary_absent(
+    storage: &Storage,
+    meta: &BlockMeta,
+    metadata: &ParquetMetaData,
+    group: usize,
+    equalities: &[(String, String)],
+    stats: &ReadStats,
+) -> Result<Absent> {
+    let block = meta.block_id.to_string();
+    let mut absent = Absent::new();
+    let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
+    let rows = usize::try_from(metadata.row_group(group).num_rows()).unwrap_or(0);
+    let mut columns: Vec<&str> = equalities.iter().map(|(c, _)| c.as_str()).collect();
+    columns.dedup();
+    for column in columns {
+        let Some(leaf) = leaf_index(metadata, column) else {
+            continue;
+        };
+        let chunk = metadata.row_group(group).column(leaf);
+        let all_dictionary = chunk.page_encoding_stats_mask().is_some_and(|mask| {
+            mask.is_only(Encoding::RLE_DICTIONARY) || mask.is_only(Encoding::PLAIN_DICTIONARY)
+        });
+        let (Some(dict_offset), true) = (chunk.dictionary_page_offset(), all_dictionary) else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            u64::try_from(dict_offset),
+            u64::try_from(chunk.data_page_offset()),
+        ) else {
+            continue;
+        };
+        if end <= start || end - start > MAX_DICTIONARY_READ {
+            continue;
+        }
+        let bytes = storage.get_range(&path, start..end).await?;
+        stats.record(bytes.len());
+        let slice = Arc::new(FileSlice { start, bytes });
+        let parquet_err = |source| Error::Parquet {
+            block: block.clone(),
+            source,
+        };
+        let mut pages = SerializedPageReader::new(slice, chunk, rows, None).map_err(parquet_err)?;
+        let Some(Page::DictionaryPage {
+            buf, num_values, ..
+        }) = pages.get_next_page().map_err(parquet_err)?
+        else {
+            continue;
+        };
+        let values = plain_byte_arrays(&buf, num_values as usize)
+            .ok_or_else(|| corrupt(&block, format!("dictionary of {column}")))?;
+        for (c, v) in equalities.iter().filter(|(c, _)| c == column) {
+            if !values.contains(v.as_bytes()) {
+                absent.insert((c.clone(), v.clone()));
+            }
+        }
+    }
+    Ok(absent)
+}
+
+/// A dictionary larger than this is not worth fetching to rule a row group out.
+const MAX_DICTIONARY_READ: u64 = 256 * 1024;
+
+/// Decodes `n` PLAIN-encoded byte arrays (4-byte little-endian length, then the bytes).
+fn plain_byte_arrays(mut buf: &[u8], n: usize) -> Option<HashSet<&[u8]>> {
+    let mut out = HashSet::with_capacity(n);
+    for _ in 0..n {
+        let (len, rest) = buf.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let value = rest.get(..len)?;
+        out.insert(value);
+        buf = &rest[len..];
+    }
+    Some(out)
+}
+
 /// What one block scan read and how much it could skip.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScanCounts {
@@ -260,8 +420,107 @@ pub struct ScanCounts {
     pub rows_read: u64,
 }
 
+/// The rows of one row group that a scan read.
+#[derive(Debug, Clone)]
+pub struct ScannedGroup {
+    /// Row group index.
+    pub group: usize,
+    /// The rows read, as sorted ranges of row numbers within the row group.
+    pub rows: Vec<Range<usize>>,
+    /// Their projected columns, in row order.
+    pub batch: RecordBatch,
+}
+
+impl ScannedGroup {
+    /// The row number within the row group of the batch's `i`th row.
+    pub fn row_of(&self, mut i: usize) -> Option<usize> {
+        for r in &self.rows {
+            if i < r.len() {
+                return Some(r.start + i);
+            }
+            i -= r.len();
+        }
+        None
+    }
+}
+
+/// Finds the root (top-level) column indices of `columns`.
+fn roots(metadata: &ParquetMetaData, columns: &[&str], block: &str) -> Result<Vec<usize>> {
+    let fields = metadata
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields();
+    columns
+        .iter()
+        .map(|name| {
+            fields
+                .iter()
+                .position(|f| f.name() == *name)
+                .ok_or_else(|| corrupt(block, format!("column {name} is missing")))
+        })
+        .collect()
+}
+
+/// Reads `rows` (sorted, disjoint ranges) of row group `group`, columns `roots`, as one batch.
+async fn read_group(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    group: usize,
+    rows: &[Range<usize>],
+    roots: &[usize],
+    stats: &Arc<ReadStats>,
+) -> Result<RecordBatch> {
+    let block = meta.block_id.to_string();
+    let parquet = file.metadata.metadata();
+    if group >= parquet.num_row_groups() {
+        return Err(corrupt(&block, format!("row group {group} does not exist")));
+    }
+    let total = usize::try_from(parquet.row_group(group).num_rows()).unwrap_or(0);
+    let wanted: usize = rows.iter().map(|r| r.len()).sum();
+    let reader = RangeReader {
+        storage: storage.clone(),
+        path: layout::data_path(&tenant_of(meta)?, meta.block_id),
+        stats: Arc::clone(stats),
+        metadata: Arc::clone(parquet),
+        gap: SCAN_COALESCE_GAP,
+    };
+    let parquet_err = |source| Error::Parquet {
+        block: block.clone(),
+        source,
+    };
+    let schema = parquet.file_metadata().schema_descr();
+    let selection = RowSelection::from_consecutive_ranges(rows.iter().cloned(), total);
+    let batches: Vec<RecordBatch> =
+        ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
+            .with_row_groups(vec![group])
+            .with_row_selection(selection)
+            .with_projection(ProjectionMask::roots(schema, roots.iter().copied()))
+            .with_batch_size(wanted.max(1))
+            .build()
+            .map_err(parquet_err)?
+            .map_err(parquet_err)
+            .try_collect()
+            .await?;
+    if batches.len() == 1 {
+        return batches
+            .into_iter()
+            .next()
+            .ok_or_else(|| corrupt(&block, "a row group read returned nothing"));
+    }
+    let schema = batches
+        .first()
+        .map(RecordBatch::schema)
+        .ok_or_else(|| corrupt(&block, "a row group read returned nothing"))?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|source| Error::Arrow {
+        block: block.clone(),
+        source,
+    })
+}
+
 /// Reads columns `columns` (top-level names) of the rows of `meta`'s block that `prune` cannot
-/// rule out, in row order, one or more batches per row group read. `file` comes from
+/// rule out: one [`ScannedGroup`] per row group not skipped. `file` comes from
 /// [`crate::open_block_file`].
 pub async fn scan_block(
     storage: &Storage,
@@ -270,59 +529,66 @@ pub async fn scan_block(
     columns: &[&str],
     prune: &Prune,
     stats: &Arc<ReadStats>,
-) -> Result<(Vec<RecordBatch>, ScanCounts)> {
+) -> Result<(Vec<ScannedGroup>, ScanCounts)> {
     let block = meta.block_id.to_string();
     let parquet = file.metadata.metadata();
-    let schema = parquet.file_metadata().schema_descr();
-    let fields = schema.root_schema().get_fields();
-    let mut roots = Vec::with_capacity(columns.len());
-    for name in columns {
-        let i = fields
-            .iter()
-            .position(|f| f.name() == *name)
-            .ok_or_else(|| corrupt(&block, format!("column {name} is missing")))?;
-        roots.push(i);
-    }
-    let path = layout::data_path(&tenant_of(meta)?, meta.block_id);
+    let roots = roots(parquet, columns, &block)?;
     let mut counts = ScanCounts {
         row_groups: parquet.num_row_groups(),
         ..ScanCounts::default()
     };
-    let mut batches = Vec::new();
+    let mut groups = Vec::new();
+    let mut equalities = Vec::new();
+    string_equalities(prune, &mut equalities);
     for group in 0..parquet.num_row_groups() {
         let rows = usize::try_from(parquet.row_group(group).num_rows()).unwrap_or(0);
         counts.rows += rows as u64;
-        let selected = candidate_rows(parquet, group, prune, rows);
+        let mut selected = candidate_rows(parquet, group, prune, rows, &Absent::new());
+        if !selected.is_empty() && !equalities.is_empty() {
+            let absent =
+                dictionary_absent(storage, meta, parquet, group, &equalities, stats).await?;
+            if !absent.is_empty() {
+                selected = candidate_rows(parquet, group, prune, rows, &absent);
+            }
+        }
         if selected.is_empty() {
             counts.row_groups_skipped += 1;
             continue;
         }
         counts.rows_read += selected.iter().map(|r| r.len() as u64).sum::<u64>();
-        let reader = RangeReader {
-            storage: storage.clone(),
-            path: path.clone(),
-            stats: Arc::clone(stats),
-            metadata: Arc::clone(parquet),
-        };
-        let parquet_err = |source| Error::Parquet {
-            block: block.clone(),
-            source,
-        };
-        let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
-        let got: Vec<RecordBatch> =
-            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
-                .with_row_groups(vec![group])
-                .with_row_selection(selection)
-                .with_projection(ProjectionMask::roots(schema, roots.iter().copied()))
-                .with_batch_size(16 * 1024)
-                .build()
-                .map_err(parquet_err)?
-                .map_err(parquet_err)
-                .try_collect()
-                .await?;
-        batches.extend(got);
+        let batch = read_group(storage, meta, file, group, &selected, &roots, stats).await?;
+        groups.push(ScannedGroup {
+            group,
+            rows: selected,
+            batch,
+        });
     }
-    Ok((batches, counts))
+    Ok((groups, counts))
+}
+
+/// Reads columns `columns` of the given rows (sorted, row numbers within row group `group`).
+pub async fn read_rows(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    group: usize,
+    rows: &[usize],
+    columns: &[&str],
+    stats: &Arc<ReadStats>,
+) -> Result<RecordBatch> {
+    let block = meta.block_id.to_string();
+    let roots = roots(file.metadata.metadata(), columns, &block)?;
+    let mut ranges: Rows = Vec::new();
+    for &row in rows {
+        match ranges.last_mut() {
+            Some(last) if last.end == row => last.end = row + 1,
+            Some(last) if last.end > row => {
+                return Err(corrupt(&block, "rows to read are not sorted"));
+            }
+            _ => ranges.push(row..row + 1),
+        }
+    }
+    read_group(storage, meta, file, group, &ranges, &roots, stats).await
 }
 
 /// Lays out traces held in memory (each a slice of one trace's spans) as one record batch of the

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
-use futures::StreamExt;
 use strata_block::schema::col;
-use strata_block::{BlockMeta, Prune, PruneOp, PruneValue, ReadStats, scan_block, traces_to_batch};
+use strata_block::{
+    BlockMeta, Prune, PruneOp, PruneValue, ReadStats, read_rows, scan_block, traces_to_batch,
+};
 use strata_model::{Span, SpanId, TenantId, TraceId};
 use strata_traceql::Query;
 
@@ -171,7 +172,16 @@ impl Querier {
                 let outcome = tokio::task::spawn_blocking(move || {
                     let batch =
                         traces_to_batch(traces.values().map(Vec::as_slice)).map_err(Error::from)?;
-                    Ok::<_, Error>(search_batches(&plan, &request, &[batch]))
+                    let (mut matched, inspected_traces) = match_batch(&plan, &request, &batch);
+                    keep_newest(&mut matched, request.limit);
+                    let rows = batch.num_rows();
+                    let hits =
+                        materialize(&plan, &batch, &matched, |row| (row < rows).then_some(row));
+                    Ok::<_, Error>(BatchOutcome {
+                        hits,
+                        inspected_traces,
+                        inspected_spans: rows as u64,
+                    })
                 })
                 .await
                 .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))??;
@@ -190,48 +200,55 @@ impl Querier {
             .collect();
         blocks.sort_by_key(|b| std::cmp::Reverse((b.end_time, b.block_id)));
         metrics.total_blocks = blocks.len() as u64;
-        let ends: Vec<u64> = blocks
-            .iter()
-            .map(|b| {
-                u64::try_from(b.end_time.timestamp_nanos_opt().unwrap_or(i64::MAX)).unwrap_or(0)
-            })
-            .collect();
         let prune = Arc::new(block_prune(&plan, &request));
-        let mut results = futures::stream::iter(blocks.into_iter().enumerate())
-            .map(|(i, meta)| {
-                let (plan, request, prune, stats) = (
-                    Arc::clone(&plan),
-                    Arc::clone(&request),
-                    Arc::clone(&prune),
-                    Arc::clone(&stats),
-                );
-                async move {
-                    let outcome = self
-                        .search_one_block(&meta, plan, request, &prune, &stats)
-                        .await;
-                    (i, meta, outcome)
-                }
-            })
-            .buffered(self.config.concurrency.max(1));
-        while let Some((i, meta, outcome)) = results.next().await {
-            metrics.searched_blocks += 1;
-            metrics.total_block_bytes += meta.data_size;
-            match outcome {
-                Ok(outcome) => merge_into(&mut found, &mut metrics, outcome),
-                Err(e) if e.is_not_found() => {
-                    tracing::debug!(block = %meta.block_id, "block vanished during a search");
-                }
-                Err(e) => {
-                    metrics.failed_blocks += 1;
-                    self.metrics.block_errors.inc();
-                    tracing::warn!(%tenant, block = %meta.block_id, error = %e, "could not read a block during a search");
+        // Blocks are searched in waves, newest first: one block, then two, four, ... up to
+        // `query.concurrency` at a time, so a search that the newest blocks satisfy reads little.
+        let mut next = 0;
+        let mut wave = 1;
+        while next < blocks.len() {
+            let end = (next + wave).min(blocks.len());
+            let outcomes: Vec<(Arc<BlockMeta>, Result<BatchOutcome>)> =
+                futures::future::join_all(blocks[next..end].iter().map(|meta| {
+                    let (plan, request, prune, stats) = (
+                        Arc::clone(&plan),
+                        Arc::clone(&request),
+                        Arc::clone(&prune),
+                        Arc::clone(&stats),
+                    );
+                    let meta = Arc::clone(meta);
+                    async move {
+                        let outcome = self
+                            .search_one_block(&meta, plan, request, &prune, &stats)
+                            .await;
+                        (meta, outcome)
+                    }
+                }))
+                .await;
+            next = end;
+            wave = (wave * 2).min(self.config.concurrency.max(1));
+            for (meta, outcome) in outcomes {
+                metrics.searched_blocks += 1;
+                metrics.total_block_bytes += meta.data_size;
+                match outcome {
+                    Ok(outcome) => merge_into(&mut found, &mut metrics, outcome),
+                    Err(e) if e.is_not_found() => {
+                        tracing::debug!(block = %meta.block_id, "block vanished during a search");
+                    }
+                    Err(e) => {
+                        metrics.failed_blocks += 1;
+                        self.metrics.block_errors.inc();
+                        tracing::warn!(%tenant, block = %meta.block_id, error = %e, "could not read a block during a search");
+                    }
                 }
             }
             // Stop once the newest `limit` traces cannot change: every block left ends before
             // the oldest of them starts.
             if found.len() >= request.limit
-                && let Some(&next_end) = ends.get(i + 1)
+                && let Some(next_block) = blocks.get(next)
             {
+                let next_end =
+                    u64::try_from(next_block.end_time.timestamp_nanos_opt().unwrap_or(0))
+                        .unwrap_or(0);
                 let mut starts: Vec<u64> = found.values().map(|t| t.start_unix_nano).collect();
                 starts.sort_unstable_by(|a, b| b.cmp(a));
                 if starts
@@ -242,7 +259,6 @@ impl Querier {
                 }
             }
         }
-        drop(results);
         metrics.inspected_bytes = stats.bytes();
         metrics.storage_reads = stats.reads();
         let mut traces: Vec<TraceHit> = found.into_values().collect();
@@ -259,6 +275,9 @@ impl Querier {
         Ok(SearchResult { traces, metrics })
     }
 
+    /// Searches one block in two phases: the columns the conditions need, for the rows
+    /// statistics cannot rule out; then the columns a result shows, for the spans returned of
+    /// the newest `limit` matching traces only.
     async fn search_one_block(
         &self,
         meta: &BlockMeta,
@@ -268,14 +287,67 @@ impl Querier {
         stats: &Arc<ReadStats>,
     ) -> Result<BatchOutcome> {
         let file = self.block_file(meta, stats).await?;
-        let (batches, counts) =
+        let (groups, counts) =
             scan_block(&self.storage, meta, &file, &plan.columns, prune, stats).await?;
-        let mut outcome =
-            tokio::task::spawn_blocking(move || search_batches(&plan, &request, &batches))
-                .await
-                .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?;
-        outcome.inspected_spans = counts.rows_read;
-        Ok(outcome)
+        let (phase_plan, phase_request) = (Arc::clone(&plan), Arc::clone(&request));
+        let (groups, matched, inspected_traces) = tokio::task::spawn_blocking(move || {
+            let mut all: Vec<(usize, Matched)> = Vec::new();
+            let mut inspected = 0;
+            for (g, group) in groups.iter().enumerate() {
+                let (matched, traces) = match_batch(&phase_plan, &phase_request, &group.batch);
+                inspected += traces;
+                all.extend(matched.into_iter().map(|m| (g, m)));
+            }
+            all.sort_by_key(|(_, m)| std::cmp::Reverse((m.start, m.trace_id)));
+            all.truncate(phase_request.limit);
+            (groups, all, inspected)
+        })
+        .await
+        .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?;
+        // Phase two, all row groups at once.
+        let reads = groups.iter().enumerate().filter_map(|(g, group)| {
+            let mine: Vec<Matched> = matched
+                .iter()
+                .filter(|(i, _)| *i == g)
+                .map(|(_, m)| m.clone())
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let mut rows: Vec<usize> = mine
+                .iter()
+                .flat_map(|m| m.spansets.iter().flat_map(|(spans, _, _)| spans.iter()))
+                .filter_map(|&i| group.row_of(i))
+                .collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let (plan, file) = (&plan, &file);
+            Some(async move {
+                let batch = read_rows(
+                    &self.storage,
+                    meta,
+                    file,
+                    group.group,
+                    &rows,
+                    &plan.output_columns,
+                    stats,
+                )
+                .await?;
+                Ok::<_, Error>(materialize(plan, &batch, &mine, |i| {
+                    let row = group.row_of(i)?;
+                    rows.binary_search(&row).ok()
+                }))
+            })
+        });
+        let mut hits = Vec::with_capacity(matched.len());
+        for part in futures::future::join_all(reads).await {
+            hits.extend(part?);
+        }
+        Ok(BatchOutcome {
+            hits,
+            inspected_traces,
+            inspected_spans: counts.rows_read,
+        })
     }
 }
 
@@ -379,51 +451,65 @@ fn merge_hit(have: &mut TraceHit, other: TraceHit) {
     }
 }
 
-/// Runs the query over batches of block-schema rows (each holding whole traces).
-fn search_batches(plan: &Plan, request: &SearchRequest, batches: &[RecordBatch]) -> BatchOutcome {
-    let mut outcome = BatchOutcome::default();
-    let filters = plan.filter_exprs();
-    let outputs = plan.output_exprs();
-    for batch in batches {
-        let Some(view) = BatchView::new(batch) else {
-            tracing::warn!("a block batch lacks columns a search needs; skipped");
-            continue;
-        };
-        outcome.inspected_spans += view.rows() as u64;
-        let eval = Evaluator {
-            view: &view,
-            regexes: &plan.regexes,
-        };
-        let mut start = 0;
-        let rows = view.rows();
-        while start < rows {
-            let id = view.trace_id.value(start);
-            let mut end = start + 1;
-            while end < rows && view.trace_id.value(end) == id {
-                end += 1;
-            }
-            outcome.inspected_traces += 1;
-            if let Some(hit) = search_trace(plan, request, &eval, &filters, &outputs, start..end) {
-                outcome.hits.push(hit);
-            }
-            start = end;
-        }
-    }
-    outcome
+/// A trace that matched, by rows of the batch it was matched in.
+#[derive(Debug, Clone)]
+struct Matched {
+    trace_id: [u8; 16],
+    start: u64,
+    spansets: Vec<MatchedSet>,
 }
 
-fn search_trace<'a>(
+/// A matching spanset: the rows of up to `spss` of its spans (in row order), how many spans it
+/// has, and the `by()` values that formed it.
+type MatchedSet = (Vec<usize>, usize, Vec<(String, OutValue)>);
+
+/// Keeps the newest `limit` matches.
+fn keep_newest(matched: &mut Vec<Matched>, limit: usize) {
+    matched.sort_by_key(|m| std::cmp::Reverse((m.start, m.trace_id)));
+    matched.truncate(limit);
+}
+
+/// Phase one over a batch holding whole traces (the rows statistics left): which traces match,
+/// and the traces examined.
+fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Vec<Matched>, u64) {
+    let Some(view) = BatchView::new(batch) else {
+        tracing::warn!("a block batch lacks trace IDs; skipped");
+        return (Vec::new(), 0);
+    };
+    let filters = plan.filter_exprs();
+    let eval = Evaluator {
+        view: &view,
+        regexes: &plan.regexes,
+    };
+    let (mut matched, mut traces) = (Vec::new(), 0);
+    let rows = view.rows();
+    let mut start = 0;
+    while start < rows {
+        let id = view.trace_id.value(start);
+        let mut end = start + 1;
+        while end < rows && view.trace_id.value(end) == id {
+            end += 1;
+        }
+        traces += 1;
+        if let Some(m) = match_trace(plan, request, &eval, &filters, start..end) {
+            matched.push(m);
+        }
+        start = end;
+    }
+    (matched, traces)
+}
+
+fn match_trace<'a>(
     plan: &'a Plan,
     request: &SearchRequest,
     eval: &Evaluator<'_, 'a>,
     filters: &[&'a strata_traceql::SpansetFilter],
-    outputs: &[(&'a str, &'a strata_traceql::FieldExpr)],
     rows: std::ops::Range<usize>,
-) -> Option<TraceHit> {
+) -> Option<Matched> {
     let view = eval.view;
     let first = rows.start;
-    let trace_start = view.trace_start.value(first);
-    let trace_duration = view.trace_duration.value(first);
+    let trace_start = view.trace_start.map_or(0, |a| a.value(first));
+    let trace_duration = view.trace_duration.map_or(0, |a| a.value(first));
     if let Some(r) = request.range {
         let start = u64::try_from(r.start.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0);
         let end = u64::try_from(r.end.timestamp_nanos_opt().unwrap_or(i64::MAX)).unwrap_or(0);
@@ -440,6 +526,7 @@ fn search_trace<'a>(
     {
         return None;
     }
+    let int = |a: Option<&arrow::array::Int32Array>, row: usize| a.map_or(0, |a| a.value(row));
     let mut cands = Vec::new();
     for row in rows {
         let mut mask = 0u64;
@@ -452,9 +539,9 @@ fn search_trace<'a>(
             cands.push(Cand {
                 row,
                 mask,
-                left: view.ns_left.value(row),
-                right: view.ns_right.value(row),
-                parent: view.ns_parent.value(row),
+                left: int(view.ns_left, row),
+                right: int(view.ns_right, row),
+                parent: int(view.ns_parent, row),
             });
         }
     }
@@ -470,59 +557,99 @@ fn search_trace<'a>(
     if groups.is_empty() {
         return None;
     }
-    let spansets = groups
-        .into_iter()
-        .map(|mut g| SpansetHit {
-            matched: g.spans.len(),
-            spans: {
-                // Only the first `spss` by start time are returned.
-                g.spans.sort_by_key(|&i| {
-                    (
-                        view.start.value(cands[i].row),
-                        view.span_id.value(cands[i].row),
-                    )
-                });
-                if request.spans_per_spanset > 0 {
-                    g.spans.truncate(request.spans_per_spanset);
-                }
-                g.spans
-            }
-            .iter()
-            .map(|&i| {
-                let row = cands[i].row;
-                let mut span_id = [0u8; 8];
-                span_id.copy_from_slice(view.span_id.value(row));
-                SpanHit {
-                    span_id: SpanId(span_id),
-                    name: view.name.value(row).to_owned(),
-                    start_unix_nano: view.start.value(row),
-                    duration_nanos: view.duration.value(row),
-                    attributes: outputs
-                        .iter()
-                        .filter_map(|(key, expr)| {
-                            OutValue::from_value(eval.value(row, expr))
-                                .map(|v| ((*key).to_owned(), v))
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-            attributes: g
-                .labels
-                .into_iter()
-                .filter_map(|(k, v)| OutValue::from_value(v).map(|v| (k, v)))
-                .collect(),
-        })
-        .collect();
     let mut trace_id = [0u8; 16];
     trace_id.copy_from_slice(view.trace_id.value(first));
-    let text = |a: &arrow::array::StringArray| a.is_valid(first).then(|| a.value(first).to_owned());
-    Some(TraceHit {
-        trace_id: TraceId(trace_id),
-        root_service_name: text(view.root_service),
-        root_span_name: text(view.root_name),
-        start_unix_nano: trace_start,
-        duration_nanos: trace_duration,
-        spansets,
+    Some(Matched {
+        trace_id,
+        start: trace_start,
+        spansets: groups
+            .into_iter()
+            .map(|g| {
+                let matched = g.spans.len();
+                let mut rows: Vec<usize> = g.spans.iter().map(|&i| cands[i].row).collect();
+                rows.sort_unstable();
+                if request.spans_per_spanset > 0 {
+                    rows.truncate(request.spans_per_spanset);
+                }
+                let labels = g
+                    .labels
+                    .into_iter()
+                    .filter_map(|(k, v)| OutValue::from_value(v).map(|v| (k, v)))
+                    .collect();
+                (rows, matched, labels)
+            })
+            .collect(),
     })
+}
+
+/// Phase two: the returned traces and spans, from `batch`, which holds the output columns;
+/// `row` maps a row of the phase-one batch to a row of `batch`.
+fn materialize(
+    plan: &Plan,
+    batch: &RecordBatch,
+    matched: &[Matched],
+    row: impl Fn(usize) -> Option<usize>,
+) -> Vec<TraceHit> {
+    let Some(view) = BatchView::new(batch) else {
+        return Vec::new();
+    };
+    let outputs = plan.output_exprs();
+    let eval = Evaluator {
+        view: &view,
+        regexes: &plan.regexes,
+    };
+    let text = |a: Option<&arrow::array::StringArray>, r: usize| {
+        a.filter(|a| a.is_valid(r)).map(|a| a.value(r).to_owned())
+    };
+    let mut hits = Vec::with_capacity(matched.len());
+    for m in matched {
+        let Some(first) = m
+            .spansets
+            .iter()
+            .flat_map(|(rows, _, _)| rows.iter())
+            .find_map(|&r| row(r))
+        else {
+            continue;
+        };
+        let spansets = m
+            .spansets
+            .iter()
+            .map(|(rows, count, labels)| SpansetHit {
+                matched: *count,
+                attributes: labels.clone(),
+                spans: rows
+                    .iter()
+                    .filter_map(|&r| row(r))
+                    .map(|r| {
+                        let mut span_id = [0u8; 8];
+                        if let Some(ids) = view.span_id {
+                            span_id.copy_from_slice(ids.value(r));
+                        }
+                        SpanHit {
+                            span_id: SpanId(span_id),
+                            name: text(view.name, r).unwrap_or_default(),
+                            start_unix_nano: view.start.map_or(0, |a| a.value(r)),
+                            duration_nanos: view.duration.map_or(0, |a| a.value(r)),
+                            attributes: outputs
+                                .iter()
+                                .filter_map(|(key, expr)| {
+                                    OutValue::from_value(eval.value(r, expr))
+                                        .map(|v| ((*key).to_owned(), v))
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        hits.push(TraceHit {
+            trace_id: TraceId(m.trace_id),
+            root_service_name: text(view.root_service, first),
+            root_span_name: text(view.root_name, first),
+            start_unix_nano: m.start,
+            duration_nanos: view.trace_duration.map_or(0, |a| a.value(first)),
+            spansets,
+        });
+    }
+    hits
 }

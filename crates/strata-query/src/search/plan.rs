@@ -2,14 +2,14 @@
 //! rest is refused with its position, never answered wrongly), which columns to read, which rows
 //! statistics may rule out, and the regexes compiled once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use strata_block::schema::{AttrScope, DedicatedType, col, dedicated_column};
 use strata_block::{Prune, PruneOp, PruneValue};
 use strata_traceql::{
-    AttributeScope, BinaryOp, FieldExpr, Intrinsic, Pipeline, Pos, Query, RootExpr, ScalarExpr,
-    SpansetExpr, SpansetFilter, Stage, Static, Status,
+    Attribute, AttributeScope, BinaryOp, FieldExpr, Intrinsic, Pipeline, Pos, Query, RootExpr,
+    ScalarExpr, SpansetExpr, SpansetFilter, SpansetOp, Stage, Static, Status,
 };
 
 use super::row::{Regexes, compile_regex};
@@ -18,17 +18,21 @@ use crate::error::{Error, Result};
 /// At most this many `{ }` filters in one query (each is one bit of a per-row mask).
 pub(crate) const MAX_FILTERS: usize = 64;
 
-/// Columns every search reads: trace identity and metadata, and what a returned span shows.
-const BASE_COLUMNS: &[&str] = &[
+/// Columns every search reads for every row it examines: the trace's identity, and what orders
+/// and bounds traces (start, duration).
+const MATCH_COLUMNS: &[&str] = &[col::TRACE_ID, col::TRACE_START, col::TRACE_DURATION];
+
+/// Nested-set numbers, read when the query relates spans structurally.
+const STRUCTURE_COLUMNS: &[&str] = &[col::NS_LEFT, col::NS_RIGHT, col::NS_PARENT];
+
+/// Columns read for the spans returned: what a returned trace and span show.
+const OUTPUT_COLUMNS: &[&str] = &[
     col::TRACE_ID,
     col::TRACE_START,
     col::TRACE_DURATION,
     col::TRACE_ROOT_SERVICE,
     col::TRACE_ROOT_NAME,
     col::SPAN_ID,
-    col::NS_LEFT,
-    col::NS_RIGHT,
-    col::NS_PARENT,
     col::NAME,
     col::START,
     col::DURATION,
@@ -40,7 +44,10 @@ pub(crate) struct Plan {
     /// Each `{ }` filter's bit, by the filter's address inside `query`.
     pub(crate) filter_bits: HashMap<usize, u32>,
     pub(crate) filters: Vec<usize>,
+    /// Columns read for every row examined (phase one).
     pub(crate) columns: Vec<&'static str>,
+    /// Columns read for the spans returned (phase two).
+    pub(crate) output_columns: Vec<&'static str>,
     pub(crate) prune: Prune,
     pub(crate) regexes: Regexes,
     /// Attributes returned with each span: display key and expression.
@@ -73,7 +80,7 @@ impl Plan {
     /// The output expressions, resolved against the query.
     pub(crate) fn output_exprs(&self) -> Vec<(&str, &FieldExpr)> {
         let mut exprs = HashMap::new();
-        collect_field_exprs(self.pipeline(), &mut |e| {
+        collect_field_exprs(self.pipeline(), &mut |e, _| {
             exprs.insert(addr(e), e);
         });
         self.outputs
@@ -146,13 +153,20 @@ pub(crate) fn plan(query: Arc<Query>) -> Result<Plan> {
         .enumerate()
         .map(|(i, f)| (addr(*f), i as u32))
         .collect();
-    let mut columns: BTreeSet<&'static str> = BASE_COLUMNS.iter().copied().collect();
+    let mut columns: BTreeSet<&'static str> = MATCH_COLUMNS.iter().copied().collect();
+    if has_structure(pipeline) {
+        columns.extend(STRUCTURE_COLUMNS);
+    }
+    let mut output_columns: BTreeSet<&'static str> = OUTPUT_COLUMNS.iter().copied().collect();
+    let typed = string_compared_dedicated(pipeline);
     let mut regexes = Regexes::new();
     let mut error = None;
     let mut outputs: Vec<(String, usize)> = Vec::new();
     let mut output_keys = BTreeSet::new();
-    collect_field_exprs(pipeline, &mut |e| {
-        needed_columns(e, &mut columns);
+    collect_field_exprs(pipeline, &mut |e, selected| {
+        if !selected {
+            needed_columns(e, &mut columns, &typed);
+        }
         if let FieldExpr::Binary {
             op: BinaryOp::Regex | BinaryOp::NotRegex,
             rhs,
@@ -176,6 +190,7 @@ pub(crate) fn plan(query: Arc<Query>) -> Result<Plan> {
         if let Some(key) = output_key(e)
             && output_keys.insert(key.clone())
         {
+            needed_columns(e, &mut output_columns, &typed);
             outputs.push((key, addr(e)));
         }
     });
@@ -190,6 +205,7 @@ pub(crate) fn plan(query: Arc<Query>) -> Result<Plan> {
         filters: (0..filters.len()).collect(),
         filter_bits,
         columns: columns.into_iter().collect(),
+        output_columns: output_columns.into_iter().collect(),
         prune,
         regexes,
         outputs,
@@ -301,22 +317,125 @@ fn collect_filters<'q>(s: &'q SpansetExpr, out: &mut Vec<&'q SpansetFilter>) {
     }
 }
 
-/// Calls `f` on every field expression (and sub-expression) of the pipeline.
-fn collect_field_exprs<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
-    fn walk<'q>(e: &'q FieldExpr, f: &mut dyn FnMut(&'q FieldExpr)) {
-        f(e);
+/// Attributes with a dedicated string column that the query only ever compares with strings:
+/// their values are read from the dedicated column alone, not the generic attribute list.
+fn string_compared_dedicated(p: &Pipeline) -> HashSet<Attribute> {
+    let mut safe: HashMap<Attribute, bool> = HashMap::new();
+    let mut mark = |a: &Attribute, ok: bool| {
+        let entry = safe.entry(a.clone()).or_insert(true);
+        *entry &= ok;
+    };
+    collect_field_exprs(p, &mut |e, _| match e {
+        FieldExpr::Binary { op, lhs, rhs, .. }
+            if op.is_boolean() && !matches!(op, BinaryOp::And | BinaryOp::Or) =>
+        {
+            for (side, other) in [(lhs, rhs), (rhs, lhs)] {
+                if let FieldExpr::Attribute(a, _) = side.as_ref() {
+                    let string = matches!(other.as_ref(), FieldExpr::Static(Static::String(_), _));
+                    let scope = match a.scope {
+                        AttributeScope::Span => Some(AttrScope::Span),
+                        AttributeScope::Resource => Some(AttrScope::Resource),
+                        _ => None,
+                    };
+                    let column = scope.and_then(|s| dedicated_column(s, &a.name));
+                    let ok = string
+                        && !a.parent
+                        && column.is_some_and(|(_, c)| c.ty == DedicatedType::Str);
+                    mark(a, ok);
+                }
+            }
+        }
+        FieldExpr::Binary { lhs, rhs, .. } => {
+            for side in [lhs, rhs] {
+                if let FieldExpr::Attribute(a, _) = side.as_ref() {
+                    mark(a, false);
+                }
+            }
+        }
+        FieldExpr::Unary { expr, .. } => {
+            if let FieldExpr::Attribute(a, _) = expr.as_ref() {
+                mark(a, false);
+            }
+        }
+        _ => {}
+    });
+    // Attributes used bare (in `by()`, `select()`, aggregates, or as a whole filter) need every
+    // value.
+    collect_roots(p, &mut |e| {
+        if let FieldExpr::Attribute(a, _) = e {
+            mark(a, false);
+        }
+    });
+    safe.into_iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(a, _)| a)
+        .collect()
+}
+
+/// Calls `f` on the top-level expressions of the pipeline: filters' conditions, `by()`,
+/// `select()` and aggregate arguments.
+fn collect_roots<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
+    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr)) {
+        match s {
+            SpansetExpr::Filter(filter) => f(&filter.expr),
+            SpansetExpr::Op { lhs, rhs, .. } => {
+                spanset(lhs, f);
+                spanset(rhs, f);
+            }
+            SpansetExpr::Pipeline(p, _) => collect_roots(p, f),
+        }
+    }
+    for stage in &p.stages {
+        match stage {
+            Stage::Spanset(s) => spanset(s, f),
+            Stage::ScalarFilter(sf) => {
+                for side in [&sf.lhs, &sf.rhs] {
+                    if let ScalarExpr::Aggregate { arg: Some(a), .. } = side {
+                        f(a);
+                    }
+                }
+            }
+            Stage::GroupBy(e, _) => f(e),
+            Stage::Select(exprs, _) => exprs.iter().for_each(&mut *f),
+            Stage::Coalesce(_) | Stage::Aggregate { .. } => {}
+        }
+    }
+}
+
+/// Whether the pipeline relates spans structurally (needs nested-set numbers).
+fn has_structure(p: &Pipeline) -> bool {
+    fn spanset(s: &SpansetExpr) -> bool {
+        match s {
+            SpansetExpr::Filter(_) => false,
+            SpansetExpr::Op { op, lhs, rhs, .. } => {
+                !matches!(op, SpansetOp::And | SpansetOp::Or) || spanset(lhs) || spanset(rhs)
+            }
+            SpansetExpr::Pipeline(p, _) => has_structure(p),
+        }
+    }
+    p.stages.iter().any(|stage| match stage {
+        Stage::Spanset(s) => spanset(s),
+        _ => false,
+    })
+}
+
+/// Calls `f` on every field expression (and sub-expression) of the pipeline, with whether it is
+/// in a `select()`.
+fn collect_field_exprs<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
+    fn walk<'q>(e: &'q FieldExpr, selected: bool, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
+        f(e, selected);
         match e {
             FieldExpr::Binary { lhs, rhs, .. } => {
-                walk(lhs, f);
-                walk(rhs, f);
+                walk(lhs, selected, f);
+                walk(rhs, selected, f);
             }
-            FieldExpr::Unary { expr, .. } => walk(expr, f),
+            FieldExpr::Unary { expr, .. } => walk(expr, selected, f),
             _ => {}
         }
     }
-    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr)) {
+    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
         match s {
-            SpansetExpr::Filter(filter) => walk(&filter.expr, f),
+            SpansetExpr::Filter(filter) => walk(&filter.expr, false, f),
             SpansetExpr::Op { lhs, rhs, .. } => {
                 spanset(lhs, f);
                 spanset(rhs, f);
@@ -330,14 +449,14 @@ fn collect_field_exprs<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
             Stage::ScalarFilter(sf) => {
                 for side in [&sf.lhs, &sf.rhs] {
                     if let ScalarExpr::Aggregate { arg: Some(a), .. } = side {
-                        walk(a, f);
+                        walk(a, false, f);
                     }
                 }
             }
-            Stage::GroupBy(e, _) => walk(e, f),
+            Stage::GroupBy(e, _) => walk(e, false, f),
             Stage::Select(exprs, _) => {
                 for e in exprs {
-                    walk(e, f);
+                    walk(e, true, f);
                 }
             }
             Stage::Coalesce(_) | Stage::Aggregate { .. } => {}
@@ -345,7 +464,7 @@ fn collect_field_exprs<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
     }
 }
 
-fn needed_columns(e: &FieldExpr, columns: &mut BTreeSet<&'static str>) {
+fn needed_columns(e: &FieldExpr, columns: &mut BTreeSet<&'static str>, typed: &HashSet<Attribute>) {
     match e {
         FieldExpr::Intrinsic(i, _) => {
             let c: &[&'static str] = match i.intrinsic {
@@ -357,22 +476,39 @@ fn needed_columns(e: &FieldExpr, columns: &mut BTreeSet<&'static str>) {
                 Intrinsic::InstrumentationVersion => &[col::SCOPE_VERSION],
                 Intrinsic::EventName | Intrinsic::EventTimeSinceStart => &[col::EVENTS],
                 Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => &[col::LINKS],
-                _ => &[],
+                Intrinsic::Name => &[col::NAME],
+                Intrinsic::Duration => &[col::DURATION],
+                Intrinsic::TraceDuration => &[col::TRACE_DURATION],
+                Intrinsic::RootName => &[col::TRACE_ROOT_NAME],
+                Intrinsic::RootServiceName => &[col::TRACE_ROOT_SERVICE],
+                Intrinsic::TraceId => &[col::TRACE_ID],
+                Intrinsic::SpanId => &[col::SPAN_ID],
+                Intrinsic::NestedSetLeft
+                | Intrinsic::NestedSetRight
+                | Intrinsic::NestedSetParent => STRUCTURE_COLUMNS,
+                Intrinsic::ChildCount | Intrinsic::Parent => &[],
             };
             columns.extend(c);
         }
         FieldExpr::Attribute(a, _) => {
+            // Compared only with strings and held in a string column: a string value is never in
+            // the generic list, and a value of another type could not equal a string.
+            let dedicated_only = typed.contains(a);
             let span = |columns: &mut BTreeSet<&'static str>| {
                 if let Some((_, c)) = dedicated_column(AttrScope::Span, &a.name) {
                     columns.insert(c.column);
                 }
-                columns.insert(col::SPAN_ATTRS);
+                if !dedicated_only {
+                    columns.insert(col::SPAN_ATTRS);
+                }
             };
             let resource = |columns: &mut BTreeSet<&'static str>| {
                 if let Some((_, c)) = dedicated_column(AttrScope::Resource, &a.name) {
                     columns.insert(c.column);
                 }
-                columns.insert(col::RESOURCE_ATTRS);
+                if !dedicated_only {
+                    columns.insert(col::RESOURCE_ATTRS);
+                }
             };
             match a.scope {
                 AttributeScope::Span => span(columns),
@@ -554,6 +690,23 @@ mod tests {
         assert!(p.columns.contains(&"resource_service_name"));
         assert!(!p.columns.contains(&col::SPAN_ATTRS));
         assert!(!p.columns.contains(&col::EVENTS));
+        // What is returned is read for returned spans only; structure only when related.
+        assert!(!p.columns.contains(&col::NAME) && !p.columns.contains(&col::SPAN_ID));
+        assert!(!p.columns.contains(&col::NS_LEFT));
+        assert!(p.output_columns.contains(&col::SPAN_ID));
+        assert!(p.output_columns.contains(&"resource_service_name"));
+        assert!(
+            !p.columns.contains(&col::RESOURCE_ATTRS),
+            "strings live in the string column"
+        );
+        let p = planned(r#"{ resource.service.name = "a" } | by(resource.service.name)"#)?;
+        assert!(
+            p.columns.contains(&col::RESOURCE_ATTRS),
+            "by() needs every value"
+        );
+        let p = planned(r#"{ .a = 1 } >> { name = "x" } | select(span.b)"#)?;
+        assert!(p.columns.contains(&col::NS_LEFT) && p.columns.contains(&col::NAME));
+        assert!(p.output_columns.contains(&col::SPAN_ATTRS));
         let p = planned(r#"{ name = "a" } || { .x != nil }"#)?;
         assert_eq!(p.prune, Prune::Any);
         assert!(p.columns.contains(&col::SPAN_ATTRS));

@@ -186,17 +186,17 @@ enum Dedicated<'a> {
 /// values: the plan decides which columns are read.
 pub(crate) struct BatchView<'a> {
     pub(crate) trace_id: &'a FixedSizeBinaryArray,
-    pub(crate) trace_start: &'a UInt64Array,
-    pub(crate) trace_duration: &'a UInt64Array,
-    pub(crate) root_service: &'a StringArray,
-    pub(crate) root_name: &'a StringArray,
-    pub(crate) span_id: &'a FixedSizeBinaryArray,
-    pub(crate) ns_left: &'a Int32Array,
-    pub(crate) ns_right: &'a Int32Array,
-    pub(crate) ns_parent: &'a Int32Array,
-    pub(crate) name: &'a StringArray,
-    pub(crate) start: &'a UInt64Array,
-    pub(crate) duration: &'a Int64Array,
+    pub(crate) trace_start: Option<&'a UInt64Array>,
+    pub(crate) trace_duration: Option<&'a UInt64Array>,
+    pub(crate) root_service: Option<&'a StringArray>,
+    pub(crate) root_name: Option<&'a StringArray>,
+    pub(crate) span_id: Option<&'a FixedSizeBinaryArray>,
+    pub(crate) ns_left: Option<&'a Int32Array>,
+    pub(crate) ns_right: Option<&'a Int32Array>,
+    pub(crate) ns_parent: Option<&'a Int32Array>,
+    pub(crate) name: Option<&'a StringArray>,
+    pub(crate) start: Option<&'a UInt64Array>,
+    pub(crate) duration: Option<&'a Int64Array>,
     status: Option<&'a Int32Array>,
     status_message: Option<&'a StringArray>,
     kind: Option<&'a Int32Array>,
@@ -221,7 +221,8 @@ fn get<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a
 }
 
 impl<'a> BatchView<'a> {
-    /// The view of `batch`; `None` when a column every search reads is missing or mistyped.
+    /// The view of `batch`; `None` without a `trace_id` column. Other columns are read when the
+    /// plan needs them; an absent one reads as no value.
     pub(crate) fn new(batch: &'a RecordBatch) -> Option<Self> {
         let mut dedicated = HashMap::new();
         for c in DEDICATED_COLUMNS {
@@ -261,17 +262,17 @@ impl<'a> BatchView<'a> {
         });
         Some(Self {
             trace_id: get(batch, col::TRACE_ID)?,
-            trace_start: get(batch, col::TRACE_START)?,
-            trace_duration: get(batch, col::TRACE_DURATION)?,
-            root_service: get(batch, col::TRACE_ROOT_SERVICE)?,
-            root_name: get(batch, col::TRACE_ROOT_NAME)?,
-            span_id: get(batch, col::SPAN_ID)?,
-            ns_left: get(batch, col::NS_LEFT)?,
-            ns_right: get(batch, col::NS_RIGHT)?,
-            ns_parent: get(batch, col::NS_PARENT)?,
-            name: get(batch, col::NAME)?,
-            start: get(batch, col::START)?,
-            duration: get(batch, col::DURATION)?,
+            trace_start: get(batch, col::TRACE_START),
+            trace_duration: get(batch, col::TRACE_DURATION),
+            root_service: get(batch, col::TRACE_ROOT_SERVICE),
+            root_name: get(batch, col::TRACE_ROOT_NAME),
+            span_id: get(batch, col::SPAN_ID),
+            ns_left: get(batch, col::NS_LEFT),
+            ns_right: get(batch, col::NS_RIGHT),
+            ns_parent: get(batch, col::NS_PARENT),
+            name: get(batch, col::NAME),
+            start: get(batch, col::START),
+            duration: get(batch, col::DURATION),
             status: get(batch, col::STATUS_CODE),
             status_message: get(batch, col::STATUS_MESSAGE),
             kind: get(batch, col::KIND),
@@ -299,6 +300,21 @@ impl<'a> BatchView<'a> {
         }
     }
 
+    /// A string column where null means absent (not empty).
+    fn nullable_str(array: Option<&'a StringArray>, row: usize) -> Value<'a> {
+        match array {
+            Some(a) if a.is_valid(row) => Value::Str(Cow::Borrowed(a.value(row))),
+            _ => Value::Nil,
+        }
+    }
+
+    fn int(array: Option<&'a Int32Array>, row: usize) -> Value<'a> {
+        match array {
+            Some(a) => Value::Int(i64::from(a.value(row))),
+            None => Value::Nil,
+        }
+    }
+
     fn hex(array: Option<&'a FixedSizeBinaryArray>, row: usize) -> Value<'a> {
         match array {
             Some(a) if a.is_valid(row) => Value::Str(Cow::Owned(hex::encode(a.value(row)))),
@@ -309,7 +325,7 @@ impl<'a> BatchView<'a> {
     /// The values of an intrinsic (several for event and link intrinsics).
     pub(crate) fn intrinsic(&self, row: usize, i: Intrinsic, out: &mut Vec<Value<'a>>) {
         let v = match i {
-            Intrinsic::Name => Value::Str(Cow::Borrowed(self.name.value(row))),
+            Intrinsic::Name => Self::opt_str(self.name, row),
             Intrinsic::Status => match self.status {
                 Some(a) => Value::Status(status_of(a.value(row))),
                 None => Value::Nil,
@@ -319,24 +335,22 @@ impl<'a> BatchView<'a> {
                 Some(a) => Value::Kind(kind_of(a.value(row))),
                 None => Value::Nil,
             },
-            Intrinsic::Duration => Value::Duration(self.duration.value(row)),
-            Intrinsic::TraceDuration => {
-                Value::Duration(i64::try_from(self.trace_duration.value(row)).unwrap_or(i64::MAX))
-            }
-            Intrinsic::RootName => match self.root_name.is_valid(row) {
-                true => Value::Str(Cow::Borrowed(self.root_name.value(row))),
-                false => Value::Nil,
+            Intrinsic::Duration => match self.duration {
+                Some(a) => Value::Duration(a.value(row)),
+                None => Value::Nil,
             },
-            Intrinsic::RootServiceName => match self.root_service.is_valid(row) {
-                true => Value::Str(Cow::Borrowed(self.root_service.value(row))),
-                false => Value::Nil,
+            Intrinsic::TraceDuration => match self.trace_duration {
+                Some(a) => Value::Duration(i64::try_from(a.value(row)).unwrap_or(i64::MAX)),
+                None => Value::Nil,
             },
+            Intrinsic::RootName => Self::nullable_str(self.root_name, row),
+            Intrinsic::RootServiceName => Self::nullable_str(self.root_service, row),
             Intrinsic::TraceId => Self::hex(Some(self.trace_id), row),
-            Intrinsic::SpanId => Self::hex(Some(self.span_id), row),
+            Intrinsic::SpanId => Self::hex(self.span_id, row),
             Intrinsic::ParentId => Self::hex(self.parent_span_id, row),
-            Intrinsic::NestedSetLeft => Value::Int(i64::from(self.ns_left.value(row))),
-            Intrinsic::NestedSetRight => Value::Int(i64::from(self.ns_right.value(row))),
-            Intrinsic::NestedSetParent => Value::Int(i64::from(self.ns_parent.value(row))),
+            Intrinsic::NestedSetLeft => Self::int(self.ns_left, row),
+            Intrinsic::NestedSetRight => Self::int(self.ns_right, row),
+            Intrinsic::NestedSetParent => Self::int(self.ns_parent, row),
             Intrinsic::InstrumentationName => Self::opt_str(self.scope_name, row),
             Intrinsic::InstrumentationVersion => Self::opt_str(self.scope_version, row),
             Intrinsic::EventName | Intrinsic::EventTimeSinceStart => {
