@@ -165,6 +165,9 @@ QUERIES = [
     ('{ resource.service.name = "frontend" } >> { span.db.system.name = "postgresql" }', "descendant",
      (svc("frontend"), PG)),
     ('{ span.db.system.name = "postgresql" } ~ { span.db.system.name = "redis" }', "sibling", (PG, REDIS)),
+    ('{ span.db.system.name = "postgresql" } ~ { span.db.system.name = "postgresql" }', "sibling", (PG, PG)),
+    ('{ resource.service.name = "order" } &> { resource.service.name = "payment" }', "union_child",
+     (svc("order"), svc("payment"))),
     ('{ status = error } < { kind = server }', "parent", (ERR, SERVER)),
     ('{ span.db.system.name = "redis" && duration > 3ms } << { resource.service.name = "frontend" }', "ancestor",
      (f"{REDIS} AND duration_nano > {3 * MS}", svc("frontend"))),
@@ -220,6 +223,21 @@ def answer(kind, sql):
         )
     if kind in ("child", "parent", "descendant", "ancestor", "sibling", "not_descendant"):
         return structural(kind, *sql)
+    if kind == "union_child":
+        # Both sides: right-hand children of left-hand spans, and left-hand parents of right-hand spans.
+        left, right = sql
+        children = structural("child", left, right)
+        parents = structural("parent", right, left)
+        spans = rows(
+            f"""SELECT hex(trace_id), count(DISTINCT span_id) FROM spans s WHERE
+                (({right}) AND EXISTS (SELECT 1 FROM spans l WHERE l.trace_id = s.trace_id AND ({left})
+                    AND s.nested_set_parent = l.nested_set_left AND s.nested_set_parent != 0))
+             OR (({left}) AND EXISTS (SELECT 1 FROM spans r WHERE r.trace_id = s.trace_id AND ({right})
+                    AND r.nested_set_parent = s.nested_set_left AND r.nested_set_parent != 0))
+             GROUP BY 1"""
+        )
+        assert {t for t, _ in spans} == {t for t, _ in children} | {t for t, _ in parents}
+        return spans
     if kind == "count_gt":
         cond, n = sql
         return rows(
