@@ -75,6 +75,12 @@ fn search_agrees_with_duckdb_over_blocks_and_memory() {
     }
     // And traces that only the running ingester holds; DuckDB gets a copy as a Parquet file.
     let live = batch(300);
+    let live_orders: std::collections::BTreeSet<String> = spans_of(&live)
+        .iter()
+        .flat_map(|s| s.attributes.iter())
+        .filter(|a| a.key == "app.order.id")
+        .filter_map(|a| a.value.as_str().map(str::to_owned))
+        .collect();
     let reference = encode_block(identity(), BlockConfig::default(), spans_of(&live)).unwrap();
     total_traces += reference.meta.trace_count;
     std::fs::write(reference_dir.join("data.parquet"), &reference.data).unwrap();
@@ -168,6 +174,32 @@ fn search_agrees_with_duckdb_over_blocks_and_memory() {
             failures.push(format!("{q}: {}", wrong[..wrong.len().min(5)].join("; ")));
         }
     }
+    // Tag values of data only in memory are offered too.
+    let values: serde_json::Value = serde_json::from_str(&runtime.block_on(async {
+        client
+            .get(format!(
+                "http://{}/api/v2/search/tag/span.app.order.id/values",
+                strata.api
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }))
+    .unwrap();
+    let offered: std::collections::BTreeSet<String> = values["tagValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!live_orders.is_empty());
+    assert!(
+        live_orders.is_subset(&offered),
+        "order IDs only in memory are missing from tag values"
+    );
     eprintln!(
         "{total_traces} traces; {} queries:\n{}",
         cases.len(),

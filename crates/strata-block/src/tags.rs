@@ -5,7 +5,7 @@
 //! [`MAX_VALUE_BYTES`] bytes; a tag with more is marked `truncated` (its name is still listed).
 //! Resources and scopes are shared by many spans, so each distinct one is visited once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -107,83 +107,128 @@ fn merge_values(into: &mut TagValues, from: &TagValues) {
     }
 }
 
+/// Distinct values of one tag while a block is written, kept by type so that a value already
+/// seen is found without allocating.
+#[derive(Debug, Default)]
+struct Acc {
+    strings: HashSet<String>,
+    ints: HashSet<i64>,
+    floats: HashSet<u64>,
+    bools: [bool; 2],
+    keywords: HashSet<&'static str>,
+    count: usize,
+    truncated: bool,
+}
+
+impl Acc {
+    /// Room for one more value; marks the tag truncated when there is none.
+    fn room(&mut self) -> bool {
+        if self.count >= MAX_VALUES_PER_TAG {
+            self.truncated = true;
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+
+    fn add(&mut self, value: &AttrValue) {
+        match value {
+            AttrValue::Str(s) => self.add_str(s),
+            // `room()` is asked only for a new value: it counts it.
+            AttrValue::Int(i) if !self.ints.contains(i) && self.room() => {
+                self.ints.insert(*i);
+            }
+            AttrValue::Double(d) if !self.floats.contains(&d.to_bits()) && self.room() => {
+                self.floats.insert(d.to_bits());
+            }
+            AttrValue::Bool(b) if !self.bools[usize::from(*b)] && self.room() => {
+                self.bools[usize::from(*b)] = true;
+            }
+            AttrValue::Array(items) => {
+                for item in items {
+                    if !matches!(item, AttrValue::Array(_)) {
+                        self.add(item);
+                    }
+                }
+            }
+            // Bytes, key/value lists and empty values: the name only.
+            _ => {}
+        }
+    }
+
+    fn add_str(&mut self, s: &str) {
+        if s.is_empty() || self.strings.contains(s) {
+            return;
+        }
+        if s.len() > MAX_VALUE_BYTES {
+            self.truncated = true;
+        } else if self.room() {
+            self.strings.insert(s.to_owned());
+        }
+    }
+
+    fn add_keyword(&mut self, k: &'static str) {
+        if !self.keywords.contains(k) && self.room() {
+            self.keywords.insert(k);
+        }
+    }
+
+    fn finish(self) -> TagValues {
+        let mut values = BTreeSet::new();
+        let typed = |ty: &str, value: String| TagValue {
+            ty: ty.to_owned(),
+            value,
+        };
+        values.extend(self.strings.into_iter().map(|v| typed("string", v)));
+        values.extend(self.ints.into_iter().map(|v| typed("int", v.to_string())));
+        values.extend(
+            self.floats
+                .into_iter()
+                .map(|v| typed("float", f64::from_bits(v).to_string())),
+        );
+        for (b, seen) in self.bools.iter().enumerate() {
+            if *seen {
+                values.insert(typed("bool", (b == 1).to_string()));
+            }
+        }
+        values.extend(
+            self.keywords
+                .into_iter()
+                .map(|v| typed("keyword", v.to_owned())),
+        );
+        TagValues {
+            values,
+            truncated: self.truncated,
+        }
+    }
+}
+
 /// Collects a [`TagSummary`] from spans.
 #[derive(Debug, Default)]
 pub struct TagSummaryBuilder {
-    summary: TagSummary,
+    scopes: HashMap<&'static str, HashMap<String, Acc>>,
+    intrinsics: HashMap<&'static str, Acc>,
     resources_seen: HashSet<usize>,
     scopes_seen: HashSet<usize>,
 }
 
-fn typed(value: &AttrValue) -> Option<TagValue> {
-    let (ty, value) = match value {
-        AttrValue::Str(s) => ("string", s.clone()),
-        AttrValue::Int(i) => ("int", i.to_string()),
-        AttrValue::Double(d) => ("float", d.to_string()),
-        AttrValue::Bool(b) => ("bool", b.to_string()),
-        _ => return None,
-    };
-    Some(TagValue {
-        ty: ty.to_owned(),
-        value,
-    })
-}
-
-fn add(values: &mut TagValues, value: Option<TagValue>) {
-    let Some(value) = value else {
-        return;
-    };
-    if values.values.contains(&value) {
-        return;
-    }
-    if values.values.len() >= MAX_VALUES_PER_TAG || value.value.len() > MAX_VALUE_BYTES {
-        values.truncated = true;
-        return;
-    }
-    values.values.insert(value);
-}
-
-fn string(value: &str) -> Option<TagValue> {
-    (!value.is_empty()).then(|| TagValue {
-        ty: "string".into(),
-        value: value.to_owned(),
-    })
-}
-
 impl TagSummaryBuilder {
-    fn attrs(&mut self, scope: &str, attrs: &[KeyValue]) {
+    fn attrs(&mut self, scope: &'static str, attrs: &[KeyValue]) {
         if attrs.is_empty() {
             return;
         }
-        let tags = self.summary.scopes.entry(scope.to_owned()).or_default();
+        let tags = self.scopes.entry(scope).or_default();
         for kv in attrs {
-            let values = match tags.get_mut(kv.key.as_str()) {
-                Some(v) => v,
+            let acc = match tags.get_mut(kv.key.as_str()) {
+                Some(acc) => acc,
                 None => tags.entry(kv.key.clone()).or_default(),
             };
-            if values.truncated && values.values.len() >= MAX_VALUES_PER_TAG {
-                continue;
-            }
-            match &kv.value {
-                AttrValue::Array(items) => {
-                    for item in items {
-                        add(values, typed(item));
-                    }
-                }
-                other => add(values, typed(other)),
-            }
+            acc.add(&kv.value);
         }
     }
 
-    fn intrinsic(&mut self, name: &str, value: Option<TagValue>) {
-        if value.is_none() {
-            return;
-        }
-        let values = match self.summary.intrinsics.get_mut(name) {
-            Some(v) => v,
-            None => self.summary.intrinsics.entry(name.to_owned()).or_default(),
-        };
-        add(values, value);
+    fn intrinsic(&mut self, name: &'static str) -> &mut Acc {
+        self.intrinsics.entry(name).or_default()
     }
 
     /// Records one trace's spans.
@@ -197,31 +242,28 @@ impl TagSummaryBuilder {
             }
             if self.scopes_seen.insert(Arc::as_ptr(&span.scope) as usize) {
                 self.attrs("instrumentation", &span.scope.attributes);
-                self.intrinsic("instrumentation:name", string(&span.scope.name));
-                self.intrinsic("instrumentation:version", string(&span.scope.version));
+                self.intrinsic("instrumentation:name")
+                    .add_str(&span.scope.name);
+                self.intrinsic("instrumentation:version")
+                    .add_str(&span.scope.version);
             }
             self.attrs("span", &span.attributes);
             for event in &span.events {
                 self.attrs("event", &event.attributes);
-                self.intrinsic("event:name", string(&event.name));
+                self.intrinsic("event:name").add_str(&event.name);
             }
             for link in &span.links {
                 self.attrs("link", &link.attributes);
             }
-            self.intrinsic("name", string(&span.name));
-            self.intrinsic("statusMessage", string(&span.status_message));
+            self.intrinsic("name").add_str(&span.name);
+            self.intrinsic("statusMessage")
+                .add_str(&span.status_message);
             let status = match span.status_code {
                 StatusCode::OK => "ok",
                 StatusCode::ERROR => "error",
                 _ => "unset",
             };
-            self.intrinsic(
-                "status",
-                Some(TagValue {
-                    ty: "keyword".into(),
-                    value: status.into(),
-                }),
-            );
+            self.intrinsic("status").add_keyword(status);
             let kind = match span.kind {
                 SpanKind::INTERNAL => "internal",
                 SpanKind::SERVER => "server",
@@ -230,22 +272,75 @@ impl TagSummaryBuilder {
                 SpanKind::CONSUMER => "consumer",
                 _ => "unspecified",
             };
-            self.intrinsic(
-                "kind",
-                Some(TagValue {
-                    ty: "keyword".into(),
-                    value: kind.into(),
-                }),
-            );
+            self.intrinsic("kind").add_keyword(kind);
             if span.parent_span_id.is_none() {
-                self.intrinsic("rootName", string(&span.name));
-                self.intrinsic("rootServiceName", span.service_name().and_then(string));
+                self.intrinsic("rootName").add_str(&span.name);
+                if let Some(service) = span.service_name() {
+                    self.intrinsic("rootServiceName").add_str(service);
+                }
             }
         }
     }
 
-    /// The summary.
+    /// The summary. Intrinsics without a value are left out.
     pub fn finish(self) -> TagSummary {
-        self.summary
+        TagSummary {
+            scopes: self
+                .scopes
+                .into_iter()
+                .map(|(scope, tags)| {
+                    (
+                        scope.to_owned(),
+                        tags.into_iter().map(|(k, acc)| (k, acc.finish())).collect(),
+                    )
+                })
+                .collect(),
+            intrinsics: self
+                .intrinsics
+                .into_iter()
+                .filter(|(_, acc)| acc.count > 0 || acc.truncated)
+                .map(|(k, acc)| (k.to_owned(), acc.finish()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_typed_bounded_and_deduplicated() {
+        let mut acc = Acc::default();
+        for i in 0..(MAX_VALUES_PER_TAG as i64 + 10) {
+            acc.add(&AttrValue::Int(i % (MAX_VALUES_PER_TAG as i64 + 5)));
+        }
+        acc.add(&AttrValue::Str("x".repeat(MAX_VALUE_BYTES + 1)));
+        let values = acc.finish();
+        assert_eq!(values.values.len(), MAX_VALUES_PER_TAG);
+        assert!(values.truncated);
+        let mut acc = Acc::default();
+        acc.add(&AttrValue::Array(vec![
+            AttrValue::Str("a".into()),
+            AttrValue::Int(1),
+            AttrValue::Str("a".into()),
+            AttrValue::Bool(true),
+        ]));
+        acc.add(&AttrValue::Double(1.5));
+        let got: Vec<(String, String)> = acc
+            .finish()
+            .values
+            .into_iter()
+            .map(|v| (v.ty, v.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bool".into(), "true".into()),
+                ("float".into(), "1.5".into()),
+                ("int".into(), "1".into()),
+                ("string".into(), "a".into()),
+            ]
+        );
     }
 }

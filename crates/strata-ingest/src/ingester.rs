@@ -10,7 +10,7 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use parking_lot::Mutex;
 use prost::Message;
-use strata_block::{BlockConfig, BlockMeta};
+use strata_block::{BlockConfig, BlockMeta, TagSummary, TagSummaryBuilder};
 use strata_model::otlp::spans_from_request;
 use strata_model::{Span, TenantId, TraceId};
 use strata_storage::Storage;
@@ -254,6 +254,27 @@ impl Ingester {
             traces.extend(block.traces.iter().map(|t| t.spans.clone()));
         }
         traces
+    }
+
+    /// The tag names and values of the tenant's data not yet in an uploaded block, summarised in
+    /// place (no span is copied).
+    pub fn recent_tags(&self, tenant: &TenantId) -> TagSummary {
+        let mut builder = TagSummaryBuilder::default();
+        let tenants = self.shared.tenants.lock();
+        if let Some(state) = tenants.get(tenant) {
+            for trace in state.live.values().chain(&state.head.traces) {
+                builder.add_trace(&trace.spans);
+            }
+        }
+        let flushing = self.shared.flushing.lock();
+        for block in flushing.iter().filter(|b| b.tenant == *tenant) {
+            for trace in &block.traces {
+                builder.add_trace(&trace.spans);
+            }
+        }
+        drop(flushing);
+        drop(tenants);
+        builder.finish()
     }
 
     /// Metas of the tenant's blocks uploaded within `recent_block_retention`, for queriers to use

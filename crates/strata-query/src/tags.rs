@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use strata_block::{ReadStats, TagSummary, TagSummaryBuilder, layout};
+use std::time::{Duration, Instant};
+
+use strata_block::{ReadStats, TagSummary, layout};
 use strata_model::TenantId;
 
 use crate::error::Result;
-use crate::trace_by_id::{Querier, TimeRange};
+use crate::trace_by_id::{Querier, RecentData, TimeRange};
 
 /// A tenant's tags and what finding them cost.
 #[derive(Debug, Clone, Default)]
@@ -21,18 +23,32 @@ pub struct TagDiscovery {
     pub blocks: u64,
 }
 
+/// How long a summary of the ingester's recent data is reused. Autocomplete asks for tags at
+/// every keystroke; summarising the recent data each time would cost a pass over every live span.
+const RECENT_TAGS_TTL: Duration = Duration::from_secs(10);
+
 impl Querier {
+    fn recent_tag_summary(&self, recent: &dyn RecentData, tenant: &TenantId) -> Arc<TagSummary> {
+        let now = Instant::now();
+        if let Some((at, summary)) = self.recent_tags.lock().get(tenant)
+            && now.duration_since(*at) < RECENT_TAGS_TTL
+        {
+            return Arc::clone(summary);
+        }
+        let summary = Arc::new(recent.recent_tags(tenant));
+        let mut cache = self.recent_tags.lock();
+        cache.retain(|_, (at, _)| now.duration_since(*at) < RECENT_TAGS_TTL);
+        cache.insert(tenant.clone(), (now, Arc::clone(&summary)));
+        summary
+    }
+
     /// The tags of `tenant`'s data overlapping `range` (all data when `None`).
     pub async fn tags(&self, tenant: &TenantId, range: Option<TimeRange>) -> Result<TagDiscovery> {
         self.metrics.tag_queries.inc();
         let stats = Arc::new(ReadStats::default());
         let mut out = TagDiscovery::default();
         if let Some(recent) = &self.recent {
-            let mut builder = TagSummaryBuilder::default();
-            for trace in recent.recent_traces(tenant) {
-                builder.add_trace(&trace);
-            }
-            out.summary = builder.finish();
+            out.summary = (*self.recent_tag_summary(recent.as_ref(), tenant)).clone();
         }
         let blocks: Vec<_> = self
             .tenant_blocks(tenant)

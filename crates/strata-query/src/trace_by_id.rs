@@ -3,8 +3,9 @@
 //! cached), add what the ingester has not flushed, and merge the copies, de-duplicated by span
 //! ID.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -31,6 +32,8 @@ pub trait RecentData: Send + Sync {
     /// Copies of every trace not yet in an uploaded block, for search (each entry one trace's
     /// spans; a trace may appear more than once).
     fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>>;
+    /// The tag names and values of the data not yet in an uploaded block.
+    fn recent_tags(&self, tenant: &TenantId) -> TagSummary;
 }
 
 /// A closed time range, to narrow the blocks searched.
@@ -72,6 +75,8 @@ pub struct Querier {
     blooms: ByteCache<(Uuid, u32), BloomShard>,
     files: ByteCache<Uuid, BlockFile>,
     pub(crate) tag_summaries: ByteCache<Uuid, TagSummary>,
+    /// The recent data's tag summary per tenant, and when it was made.
+    pub(crate) recent_tags: parking_lot::Mutex<HashMap<TenantId, (Instant, Arc<TagSummary>)>>,
     pub(crate) metrics: QueryMetrics,
 }
 
@@ -92,6 +97,7 @@ impl Querier {
             files: ByteCache::new(
                 usize::try_from(config.footer_cache_bytes.as_u64()).unwrap_or(usize::MAX),
             ),
+            recent_tags: parking_lot::Mutex::new(HashMap::new()),
             tag_summaries: ByteCache::new(
                 usize::try_from(config.tag_cache_bytes.as_u64()).unwrap_or(usize::MAX),
             ),

@@ -49,6 +49,13 @@ impl RecentData for Fixed {
         }
         traces.into_values().collect()
     }
+    fn recent_tags(&self, tenant: &TenantId) -> strata_block::TagSummary {
+        let mut builder = strata_block::TagSummaryBuilder::default();
+        for trace in self.recent_traces(tenant) {
+            builder.add_trace(&trace);
+        }
+        builder.finish()
+    }
 }
 
 #[tokio::test]

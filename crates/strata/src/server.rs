@@ -36,6 +36,10 @@ impl RecentData for IngesterRecentData {
     fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>> {
         self.0.recent_traces(tenant)
     }
+
+    fn recent_tags(&self, tenant: &TenantId) -> strata_block::TagSummary {
+        self.0.recent_tags(tenant)
+    }
 }
 
 async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpListener> {
