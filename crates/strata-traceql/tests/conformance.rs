@@ -12,16 +12,29 @@ use std::path::PathBuf;
 
 use strata_traceql::{Query, parse};
 
+/// Where the corpus is: `$STRATA_TRACEQL_CORPUS` if set, else `shared/conformance/traceql/` next
+/// to the repository (`../shared` from its root) or beside any directory above it, else the
+/// workplace's `/work/shared` (where a clone made elsewhere, e.g. by CI under `/tmp`, finds it).
 fn corpus_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/traceql/test_examples.yaml")
+    if let Some(path) = std::env::var_os("STRATA_TRACEQL_CORPUS") {
+        return PathBuf::from(path);
+    }
+    let relative = "shared/conformance/traceql/test_examples.yaml";
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .chain([std::path::Path::new("/work")])
+        .map(|dir| dir.join(relative))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| manifest.join("../../..").join(relative))
 }
 
 fn load() -> BTreeMap<String, Vec<String>> {
     let path = corpus_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the TraceQL conformance corpus is missing: cannot read {}: {e}",
+            "the TraceQL conformance corpus is missing: cannot read {}: {e} (it lives in \
+             ../shared next to the repository; set STRATA_TRACEQL_CORPUS to its path)",
             path.display()
         )
     });
