@@ -477,10 +477,7 @@ fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Ve
         return (Vec::new(), 0);
     };
     let filters = plan.filter_exprs();
-    let eval = Evaluator {
-        view: &view,
-        regexes: &plan.regexes,
-    };
+    let eval = Evaluator::new(&view, &plan.regexes);
     let (mut matched, mut traces) = (Vec::new(), 0);
     let rows = view.rows();
     let mut start = 0;
@@ -594,10 +591,7 @@ fn materialize(
         return Vec::new();
     };
     let outputs = plan.output_exprs();
-    let eval = Evaluator {
-        view: &view,
-        regexes: &plan.regexes,
-    };
+    let eval = Evaluator::new(&view, &plan.regexes);
     let text = |a: Option<&arrow::array::StringArray>, r: usize| {
         a.filter(|a| a.is_valid(r)).map(|a| a.value(r).to_owned())
     };

@@ -6,6 +6,7 @@
 //! link): a comparison is true when it holds for any of them, as in Tempo.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use arrow::array::{
@@ -213,7 +214,8 @@ pub(crate) struct BatchView<'a> {
         &'a FixedSizeBinaryArray,
         AttrList<'a>,
     )>,
-    dedicated: HashMap<(bool, &'static str), Dedicated<'a>>,
+    /// The dedicated columns present in the batch (a query reads few): (is resource, key, array).
+    dedicated: Vec<(bool, &'static str, Dedicated<'a>)>,
 }
 
 fn get<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
@@ -224,18 +226,18 @@ impl<'a> BatchView<'a> {
     /// The view of `batch`; `None` without a `trace_id` column. Other columns are read when the
     /// plan needs them; an absent one reads as no value.
     pub(crate) fn new(batch: &'a RecordBatch) -> Option<Self> {
-        let mut dedicated = HashMap::new();
+        let mut dedicated = Vec::new();
         for c in DEDICATED_COLUMNS {
             let key = (c.scope == AttrScope::Resource, c.key);
             match c.ty {
                 DedicatedType::Str => {
                     if let Some(a) = get::<StringArray>(batch, c.column) {
-                        dedicated.insert(key, Dedicated::Str(a));
+                        dedicated.push((key.0, key.1, Dedicated::Str(a)));
                     }
                 }
                 DedicatedType::Int => {
                     if let Some(a) = get::<Int64Array>(batch, c.column) {
-                        dedicated.insert(key, Dedicated::Int(a));
+                        dedicated.push((key.0, key.1, Dedicated::Int(a)));
                     }
                 }
             }
@@ -389,7 +391,12 @@ impl<'a> BatchView<'a> {
     }
 
     fn dedicated(&self, resource: bool, key: &str, row: usize, out: &mut Vec<Value<'a>>) {
-        match self.dedicated.get(&(resource, key)) {
+        let column = self
+            .dedicated
+            .iter()
+            .find(|(r, k, _)| *r == resource && *k == key)
+            .map(|(_, _, c)| c);
+        match column {
             Some(Dedicated::Str(a)) if a.is_valid(row) => {
                 out.push(Value::Str(Cow::Borrowed(a.value(row))))
             }
@@ -457,9 +464,28 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
 pub(crate) struct Evaluator<'v, 'a> {
     pub(crate) view: &'v BatchView<'a>,
     pub(crate) regexes: &'v Regexes,
+    /// Buffers for candidate values, reused from row to row so evaluation does not allocate.
+    pool: RefCell<Vec<Vec<Value<'a>>>>,
 }
 
-impl<'a> Evaluator<'_, 'a> {
+impl<'v, 'a> Evaluator<'v, 'a> {
+    pub(crate) fn new(view: &'v BatchView<'a>, regexes: &'v Regexes) -> Self {
+        Self {
+            view,
+            regexes,
+            pool: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn buffer(&self) -> Vec<Value<'a>> {
+        self.pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    fn give_back(&self, mut buffer: Vec<Value<'a>>) {
+        buffer.clear();
+        self.pool.borrow_mut().push(buffer);
+    }
+
     /// Every candidate value of `expr` at `row`.
     pub(crate) fn values(&self, row: usize, expr: &'a FieldExpr, out: &mut Vec<Value<'a>>) {
         match expr {
@@ -479,9 +505,15 @@ impl<'a> Evaluator<'_, 'a> {
         match expr {
             FieldExpr::Static(s, _) => static_value(s),
             FieldExpr::Attribute(..) | FieldExpr::Intrinsic(..) => {
-                let mut out = Vec::new();
+                let mut out = self.buffer();
                 self.values(row, expr, &mut out);
-                out.into_iter().next().unwrap_or(Value::Nil)
+                let first = if out.is_empty() {
+                    Value::Nil
+                } else {
+                    out.swap_remove(0)
+                };
+                self.give_back(out);
+                first
             }
             FieldExpr::Unary { op, expr, .. } => match (op, self.value(row, expr)) {
                 (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
@@ -509,9 +541,11 @@ impl<'a> Evaluator<'_, 'a> {
     pub(crate) fn truth(&self, row: usize, expr: &'a FieldExpr) -> bool {
         match expr {
             FieldExpr::Attribute(..) => {
-                let mut out = Vec::new();
+                let mut out = self.buffer();
                 self.values(row, expr, &mut out);
-                out.contains(&Value::Bool(true))
+                let truth = out.contains(&Value::Bool(true));
+                self.give_back(out);
+                truth
             }
             other => self.value(row, other) == Value::Bool(true),
         }
@@ -524,22 +558,27 @@ impl<'a> Evaluator<'_, 'a> {
             if is_nil(other) {
                 return false;
             }
-            let mut values = Vec::new();
+            let mut values = self.buffer();
             self.values(row, other, &mut values);
+            let exists = !values.is_empty();
+            self.give_back(values);
             return match op {
-                BinaryOp::Eq => values.is_empty(),
-                BinaryOp::Neq => !values.is_empty(),
+                BinaryOp::Eq => !exists,
+                BinaryOp::Neq => exists,
                 _ => false,
             };
         }
-        let (mut left, mut right) = (Vec::new(), Vec::new());
+        let (mut left, mut right) = (self.buffer(), self.buffer());
         self.values(row, lhs, &mut left);
-        if left.is_empty() {
-            return false;
+        if !left.is_empty() {
+            self.values(row, rhs, &mut right);
         }
-        self.values(row, rhs, &mut right);
-        left.iter()
-            .any(|l| right.iter().any(|r| compare(op, l, r, self.regexes)))
+        let holds = left
+            .iter()
+            .any(|l| right.iter().any(|r| compare(op, l, r, self.regexes)));
+        self.give_back(left);
+        self.give_back(right);
+        holds
     }
 }
 
