@@ -29,23 +29,8 @@ enum Command {
     Trace {
         /// Trace ID in hex (up to 32 digits).
         id: String,
-        /// HTTP API of a running Strata.
-        #[arg(
-            long,
-            default_value = "http://localhost:3200",
-            conflicts_with = "storage"
-        )]
-        url: String,
-        /// Read blocks directly from this directory (a storage.local.path, e.g. ./data/blocks)
-        /// instead of asking a server.
-        #[arg(long, value_name = "DIR")]
-        storage: Option<PathBuf>,
-        /// Tenant (X-Scope-OrgID).
-        #[arg(long, default_value = strata_model::DEFAULT_TENANT)]
-        tenant: String,
-        /// Print Tempo's JSON instead of the tree.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        from: Target,
     },
     /// Search with TraceQL and print the matching traces, newest first.
     Search {
@@ -57,63 +42,63 @@ enum Command {
         /// At most this many traces.
         #[arg(long, default_value_t = 20)]
         limit: usize,
-        /// HTTP API of a running Strata.
-        #[arg(
-            long,
-            default_value = "http://localhost:3200",
-            conflicts_with = "storage"
-        )]
-        url: String,
-        /// Read blocks directly from this directory instead of asking a server.
-        #[arg(long, value_name = "DIR")]
-        storage: Option<PathBuf>,
-        /// Tenant (X-Scope-OrgID).
-        #[arg(long, default_value = strata_model::DEFAULT_TENANT)]
-        tenant: String,
-        /// Print Tempo's JSON instead of the table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        from: Target,
     },
+}
+
+/// Where `trace` and `search` look, the tenant, and the output form.
+#[derive(clap::Args, Debug)]
+struct Target {
+    /// HTTP API of a running Strata.
+    #[arg(
+        long,
+        default_value = "http://localhost:3200",
+        conflicts_with = "storage"
+    )]
+    url: String,
+    /// Read blocks directly from this directory (a storage.local.path, e.g. ./data/blocks)
+    /// instead of asking a server.
+    #[arg(long, value_name = "DIR")]
+    storage: Option<PathBuf>,
+    /// Tenant (X-Scope-OrgID).
+    #[arg(long, default_value = strata_model::DEFAULT_TENANT)]
+    tenant: String,
+    /// Print Tempo's JSON instead of the tree or table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Target {
+    fn source(&self) -> Source {
+        match &self.storage {
+            Some(dir) => Source::Storage(dir.clone()),
+            None => Source::Url(self.url.clone()),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::All) => run_server(cli.config.as_deref()),
-        Some(Command::Trace {
-            id,
-            url,
-            storage,
-            tenant,
-            json,
-        }) => {
+        Some(Command::Trace { id, from }) => {
             init_logging("warn");
-            let source = match storage {
-                Some(dir) => Source::Storage(dir),
-                None => Source::Url(url),
-            };
-            block_on(print_trace(source, tenant, id, json))
+            block_on(print_trace(from.source(), from.tenant, id, from.json))
         }
         Some(Command::Search {
             query,
             since,
             limit,
-            url,
-            storage,
-            tenant,
-            json,
+            from,
         }) => {
             init_logging("warn");
-            let source = match storage {
-                Some(dir) => Source::Storage(dir),
-                None => Source::Url(url),
-            };
             let args = SearchArgs {
                 query,
                 since,
                 limit,
             };
-            block_on(print_search(source, tenant, args, json))
+            block_on(print_search(from.source(), from.tenant, args, from.json))
         }
     }
 }

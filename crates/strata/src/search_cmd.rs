@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use strata_model::TenantId;
 
-use crate::trace_cmd::{Source, local_querier};
+use crate::trace_cmd::{Source, api_get, local_querier};
 use crate::trace_view::duration as format_duration;
 
 /// What to search.
@@ -44,20 +44,7 @@ pub async fn run(source: &Source, tenant: &TenantId, args: &SearchArgs) -> anyho
             let endpoint = format!("{}/api/search", url.trim_end_matches('/'));
             let target = reqwest::Url::parse_with_params(&endpoint, &params)
                 .with_context(|| format!("--url {url}"))?;
-            let response = reqwest::Client::new()
-                .get(target)
-                .header("X-Scope-OrgID", tenant.as_str())
-                .send()
-                .await
-                .with_context(|| format!("GET {endpoint}"))?;
-            let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .with_context(|| format!("reading the answer of {endpoint}"))?;
-            if !status.is_success() {
-                bail!("{}", String::from_utf8_lossy(&body).trim());
-            }
+            let body = api_get(target, tenant, "application/json").await?;
             serde_json::from_slice(&body).context("the server's JSON")
         }
         Source::Storage(path) => {

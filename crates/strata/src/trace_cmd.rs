@@ -44,6 +44,34 @@ pub async fn fetch(
     }
 }
 
+/// `GET target` on Strata's API for `tenant`; the body, or an error with the server's message.
+pub async fn api_get(
+    target: reqwest::Url,
+    tenant: &TenantId,
+    accept: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let shown = target.to_string();
+    let response = reqwest::Client::new()
+        .get(target)
+        .header("Accept", accept)
+        .header("X-Scope-OrgID", tenant.as_str())
+        .send()
+        .await
+        .with_context(|| format!("GET {shown}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("reading the answer of {shown}"))?;
+    if !status.is_success() {
+        bail!(
+            "{shown} answered {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    Ok(body.to_vec())
+}
+
 async fn fetch_http(
     url: &str,
     tenant: &TenantId,
@@ -55,30 +83,13 @@ async fn fetch_http(
         url.trim_end_matches('/'),
         id.to_hex()
     );
-    let client = reqwest::Client::new();
     let accept = if json {
         "application/json"
     } else {
         strata_api::PROTOBUF
     };
-    let response = client
-        .get(&endpoint)
-        .header("Accept", accept)
-        .header("X-Scope-OrgID", tenant.as_str())
-        .send()
-        .await
-        .with_context(|| format!("GET {endpoint}"))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .with_context(|| format!("reading the answer of {endpoint}"))?;
-    if !status.is_success() {
-        bail!(
-            "{endpoint} answered {status}: {}",
-            String::from_utf8_lossy(&body).trim()
-        );
-    }
+    let target = reqwest::Url::parse(&endpoint).with_context(|| format!("--url {url}"))?;
+    let body = api_get(target, tenant, accept).await?;
     if json {
         let value: serde_json::Value =
             serde_json::from_slice(&body).context("the server's JSON")?;
@@ -89,7 +100,8 @@ async fn fetch_http(
             partial: value["message"].as_str().map(str::to_owned),
         });
     }
-    let response = TraceByIdResponse::decode(body).context("the server's protobuf answer")?;
+    let response =
+        TraceByIdResponse::decode(body.as_slice()).context("the server's protobuf answer")?;
     let partial = (response.status == PartialStatus::Partial as i32).then_some(response.message);
     let request = ExportTraceServiceRequest {
         resource_spans: response.trace.map(|t| t.resource_spans).unwrap_or_default(),
