@@ -132,6 +132,11 @@ impl Acc {
     }
 
     fn add(&mut self, value: &AttrValue) {
+        if self.count >= MAX_VALUES_PER_TAG {
+            // Full: every further value is either known or left out; don't even hash it.
+            self.truncated = true;
+            return;
+        }
         match value {
             AttrValue::Str(s) => self.add_str(s),
             // `room()` is asked only for a new value: it counts it.
@@ -157,6 +162,10 @@ impl Acc {
     }
 
     fn add_str(&mut self, s: &str) {
+        if self.count >= MAX_VALUES_PER_TAG {
+            self.truncated = !s.is_empty() || self.truncated;
+            return;
+        }
         if s.is_empty() || self.strings.contains(s) {
             return;
         }
@@ -203,32 +212,45 @@ impl Acc {
     }
 }
 
+/// The intrinsics a summary keeps values of, in the order of [`TagSummaryBuilder::intrinsics`].
+const INTRINSICS: [&str; 9] = [
+    "name",
+    "statusMessage",
+    "status",
+    "kind",
+    "rootName",
+    "rootServiceName",
+    "event:name",
+    "instrumentation:name",
+    "instrumentation:version",
+];
+
 /// Collects a [`TagSummary`] from spans.
 #[derive(Debug, Default)]
 pub struct TagSummaryBuilder {
-    scopes: HashMap<&'static str, HashMap<String, Acc>>,
-    intrinsics: HashMap<&'static str, Acc>,
+    span: HashMap<String, Acc>,
+    other_scopes: HashMap<&'static str, HashMap<String, Acc>>,
+    /// Indexed like [`INTRINSICS`].
+    intrinsics: [Acc; 9],
     resources_seen: HashSet<usize>,
     scopes_seen: HashSet<usize>,
 }
 
+fn add_attrs(tags: &mut HashMap<String, Acc>, attrs: &[KeyValue]) {
+    for kv in attrs {
+        let acc = match tags.get_mut(kv.key.as_str()) {
+            Some(acc) => acc,
+            None => tags.entry(kv.key.clone()).or_default(),
+        };
+        acc.add(&kv.value);
+    }
+}
+
 impl TagSummaryBuilder {
     fn attrs(&mut self, scope: &'static str, attrs: &[KeyValue]) {
-        if attrs.is_empty() {
-            return;
+        if !attrs.is_empty() {
+            add_attrs(self.other_scopes.entry(scope).or_default(), attrs);
         }
-        let tags = self.scopes.entry(scope).or_default();
-        for kv in attrs {
-            let acc = match tags.get_mut(kv.key.as_str()) {
-                Some(acc) => acc,
-                None => tags.entry(kv.key.clone()).or_default(),
-            };
-            acc.add(&kv.value);
-        }
-    }
-
-    fn intrinsic(&mut self, name: &'static str) -> &mut Acc {
-        self.intrinsics.entry(name).or_default()
     }
 
     /// Records one trace's spans.
@@ -242,28 +264,25 @@ impl TagSummaryBuilder {
             }
             if self.scopes_seen.insert(Arc::as_ptr(&span.scope) as usize) {
                 self.attrs("instrumentation", &span.scope.attributes);
-                self.intrinsic("instrumentation:name")
-                    .add_str(&span.scope.name);
-                self.intrinsic("instrumentation:version")
-                    .add_str(&span.scope.version);
+                self.intrinsics[7].add_str(&span.scope.name);
+                self.intrinsics[8].add_str(&span.scope.version);
             }
-            self.attrs("span", &span.attributes);
+            add_attrs(&mut self.span, &span.attributes);
             for event in &span.events {
                 self.attrs("event", &event.attributes);
-                self.intrinsic("event:name").add_str(&event.name);
+                self.intrinsics[6].add_str(&event.name);
             }
             for link in &span.links {
                 self.attrs("link", &link.attributes);
             }
-            self.intrinsic("name").add_str(&span.name);
-            self.intrinsic("statusMessage")
-                .add_str(&span.status_message);
+            self.intrinsics[0].add_str(&span.name);
+            self.intrinsics[1].add_str(&span.status_message);
             let status = match span.status_code {
                 StatusCode::OK => "ok",
                 StatusCode::ERROR => "error",
                 _ => "unset",
             };
-            self.intrinsic("status").add_keyword(status);
+            self.intrinsics[2].add_keyword(status);
             let kind = match span.kind {
                 SpanKind::INTERNAL => "internal",
                 SpanKind::SERVER => "server",
@@ -272,11 +291,11 @@ impl TagSummaryBuilder {
                 SpanKind::CONSUMER => "consumer",
                 _ => "unspecified",
             };
-            self.intrinsic("kind").add_keyword(kind);
+            self.intrinsics[3].add_keyword(kind);
             if span.parent_span_id.is_none() {
-                self.intrinsic("rootName").add_str(&span.name);
+                self.intrinsics[4].add_str(&span.name);
                 if let Some(service) = span.service_name() {
-                    self.intrinsic("rootServiceName").add_str(service);
+                    self.intrinsics[5].add_str(service);
                 }
             }
         }
@@ -284,9 +303,12 @@ impl TagSummaryBuilder {
 
     /// The summary. Intrinsics without a value are left out.
     pub fn finish(self) -> TagSummary {
+        let mut scopes = self.other_scopes;
+        if !self.span.is_empty() {
+            scopes.insert("span", self.span);
+        }
         TagSummary {
-            scopes: self
-                .scopes
+            scopes: scopes
                 .into_iter()
                 .map(|(scope, tags)| {
                     (
@@ -295,11 +317,11 @@ impl TagSummaryBuilder {
                     )
                 })
                 .collect(),
-            intrinsics: self
-                .intrinsics
-                .into_iter()
+            intrinsics: INTRINSICS
+                .iter()
+                .zip(self.intrinsics)
                 .filter(|(_, acc)| acc.count > 0 || acc.truncated)
-                .map(|(k, acc)| (k.to_owned(), acc.finish()))
+                .map(|(k, acc)| ((*k).to_owned(), acc.finish()))
                 .collect(),
         }
     }
