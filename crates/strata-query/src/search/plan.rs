@@ -361,7 +361,7 @@ fn string_compared_dedicated(p: &Pipeline) -> HashSet<Attribute> {
     });
     // Attributes used bare (in `by()`, `select()`, aggregates, or as a whole filter) need every
     // value.
-    collect_roots(p, &mut |e| {
+    collect_roots(p, &mut |e, _| {
         if let FieldExpr::Attribute(a, _) = e {
             mark(a, false);
         }
@@ -372,12 +372,12 @@ fn string_compared_dedicated(p: &Pipeline) -> HashSet<Attribute> {
         .collect()
 }
 
-/// Calls `f` on the top-level expressions of the pipeline: filters' conditions, `by()`,
-/// `select()` and aggregate arguments.
-fn collect_roots<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
-    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr)) {
+/// Calls `f` on the top-level expressions of the pipeline — filters' conditions, `by()`,
+/// aggregate arguments, and `select()` expressions — with whether it is in a `select()`.
+fn collect_roots<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
+    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
         match s {
-            SpansetExpr::Filter(filter) => f(&filter.expr),
+            SpansetExpr::Filter(filter) => f(&filter.expr, false),
             SpansetExpr::Op { lhs, rhs, .. } => {
                 spanset(lhs, f);
                 spanset(rhs, f);
@@ -391,12 +391,16 @@ fn collect_roots<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr)) {
             Stage::ScalarFilter(sf) => {
                 for side in [&sf.lhs, &sf.rhs] {
                     if let ScalarExpr::Aggregate { arg: Some(a), .. } = side {
-                        f(a);
+                        f(a, false);
                     }
                 }
             }
-            Stage::GroupBy(e, _) => f(e),
-            Stage::Select(exprs, _) => exprs.iter().for_each(&mut *f),
+            Stage::GroupBy(e, _) => f(e, false),
+            Stage::Select(exprs, _) => {
+                for e in exprs {
+                    f(e, true);
+                }
+            }
             Stage::Coalesce(_) | Stage::Aggregate { .. } => {}
         }
     }
@@ -433,35 +437,7 @@ fn collect_field_exprs<'q>(p: &'q Pipeline, f: &mut dyn FnMut(&'q FieldExpr, boo
             _ => {}
         }
     }
-    fn spanset<'q>(s: &'q SpansetExpr, f: &mut dyn FnMut(&'q FieldExpr, bool)) {
-        match s {
-            SpansetExpr::Filter(filter) => walk(&filter.expr, false, f),
-            SpansetExpr::Op { lhs, rhs, .. } => {
-                spanset(lhs, f);
-                spanset(rhs, f);
-            }
-            SpansetExpr::Pipeline(p, _) => collect_field_exprs(p, f),
-        }
-    }
-    for stage in &p.stages {
-        match stage {
-            Stage::Spanset(s) => spanset(s, f),
-            Stage::ScalarFilter(sf) => {
-                for side in [&sf.lhs, &sf.rhs] {
-                    if let ScalarExpr::Aggregate { arg: Some(a), .. } = side {
-                        walk(a, false, f);
-                    }
-                }
-            }
-            Stage::GroupBy(e, _) => walk(e, false, f),
-            Stage::Select(exprs, _) => {
-                for e in exprs {
-                    walk(e, true, f);
-                }
-            }
-            Stage::Coalesce(_) | Stage::Aggregate { .. } => {}
-        }
-    }
+    collect_roots(p, &mut |root, selected| walk(root, selected, f));
 }
 
 fn needed_columns(e: &FieldExpr, columns: &mut BTreeSet<&'static str>, typed: &HashSet<Attribute>) {
