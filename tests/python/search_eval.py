@@ -6,8 +6,12 @@ that satisfy each condition and combines them per trace the way TraceQL defines.
 it returns the matching traces and, where a single spanset is returned, how many spans it holds.
 
 Usage: search_eval.py DIR...   (every data.parquet under the directories is read)
-       search_eval.py --list    (prints the TraceQL queries, one per line, for the benchmark)
-Prints JSON: [{"q": traceql, "expected": {trace_id_hex: matched_or_null}}, ...]
+       search_eval.py --list    (prints the TraceQL queries, one per line)
+       search_eval.py --time RUNS DIR...
+                                (the benchmark: also the queries that match nothing; each query
+                                 run once to warm up and then RUNS times, timed)
+Prints JSON: [{"q": traceql, "expected": {trace_id_hex: matched_or_null}, "times_ms": [...]}, ...]
+("times_ms" only with --time).
 """
 
 import glob
@@ -17,14 +21,17 @@ import sys
 import duckdb
 import pyarrow.parquet as pq
 
-if sys.argv[1:] == ["--list"]:
-    LIST_ONLY = True
-    files = []
-else:
-    LIST_ONLY = False
-    files = sorted(f for d in sys.argv[1:] for f in glob.glob(f"{d}/**/data.parquet", recursive=True))
+import time
+
+args = sys.argv[1:]
+LIST_ONLY = args == ["--list"]
+RUNS = 0
+if args[:1] == ["--time"]:
+    RUNS = int(args[1])
+    args = args[2:]
+files = [] if LIST_ONLY else sorted(f for d in args for f in glob.glob(f"{d}/**/data.parquet", recursive=True))
 if not files and not LIST_ONLY:
-    sys.exit("no data.parquet under " + " ".join(sys.argv[1:]))
+    sys.exit("no data.parquet under " + " ".join(args))
 
 # Dedicated columns, found from the files' own field metadata (strata.attribute.key/scope).
 DEDICATED = {}
@@ -35,6 +42,8 @@ for field in pq.read_schema(files[0]) if files else []:
         DEDICATED[(scope.decode(), key.decode())] = (field.name, str(field.type))
 
 db = duckdb.connect()
+# Footers are cached across queries, as Strata's querier caches them.
+db.execute("SET parquet_metadata_cache = true")
 if files:
     file_list = ", ".join(f"'{f}'" for f in files)
     db.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet([{file_list}])")
@@ -178,6 +187,17 @@ QUERIES = [
     ('{ span.db.system.name = "postgresql" } | by(resource.service.name) | count() > 5', "by_count", (PG, 5)),
 ]
 
+# The benchmark's queries that match nothing on the standard workload: one per way of ruling data
+# out (a dedicated string no block holds, a span name, a duration, an attribute value, a trace-level
+# bound). The evaluation suite leaves them out, since it refuses queries that match nothing.
+NO_MATCH = [
+    ('{ resource.service.name = "no-such-service" }', "filter", svc("no-such-service")),
+    ('{ name = "no-such-operation" }', "filter", "name = 'no-such-operation'"),
+    ("{ duration > 1h }", "filter", f"duration_nano > {3600 * SEC}"),
+    ("{ span.http.response.status_code = 999 }", "filter", scoped("span", "http.response.status_code", "=", 999)),
+    ("{ traceDuration > 1h && status = error }", "trace", f"trace_duration_nano > {3600 * SEC} AND {ERR}"),
+]
+
 
 def rows(sql):
     return db.execute(sql).fetchall()
@@ -267,7 +287,15 @@ if LIST_ONLY:
     sys.exit(0)
 
 out = []
-for q, kind, sql in QUERIES:
+for q, kind, sql in QUERIES + (NO_MATCH if RUNS else []):
     expected = {t.lower(): m for t, m in answer(kind, sql)}
-    out.append({"q": q, "expected": expected})
+    case = {"q": q, "expected": expected}
+    if RUNS:
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            answer(kind, sql)
+            times.append((time.perf_counter() - started) * 1000)
+        case["times_ms"] = times
+    out.append(case)
 json.dump(out, sys.stdout)
