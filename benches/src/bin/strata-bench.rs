@@ -11,6 +11,11 @@ use anyhow::{Context, bail};
 use strata_bench::report::{Provenance, Report};
 use strata_bench::suite::{Bench, Options};
 
+// The allocator the `strata` binary uses, so the querier measured here (search, trace by ID)
+// runs as it does in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HELP: &str = "\
 strata-bench COMMAND [--flag value ...]
 
@@ -23,11 +28,12 @@ commands:
   kernels    the criterion micro-benchmarks
 
 flags (defaults in brackets):
-  --ingest-spans N [1000000]   --ingest-repeats N [3]   --streams N [8]   --batch N [512]
+  --ingest-spans N [1000000]   --ingest-repeats N [3] (0 skips full speed)   --streams N [8]   --batch N [512]
   --rss-rate SPANS/S [100000] (0 skips the paced run)   --rss-secs S [30]
   --lookup-blocks N [1000]     --lookup-traces-per-block N [100]
   --lookups N [1000]           --cold-lookups N [20]    --lookup-repeats N [3]   --range-secs S [30]
   --search-blocks N [40]       --search-traces-per-block N [1350]   --search-runs N [5]
+  --only TEXT (search: only the queries containing TEXT)
   --store-dir DIR [target/bench-stores]   --strata PATH [target/release/strata]
   --python PATH [.venv/bin/python]        --kernels FILTER   --out FILE
 ";
@@ -85,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             "--strata" => options.strata = value.into(),
             "--python" => options.python = value.into(),
             "--kernels" => options.kernel_filter = Some(value),
+            "--only" => options.search_only = Some(value),
             "--out" => {
                 out = Some(value.into());
                 explicit_out = true;

@@ -55,6 +55,8 @@ pub struct Options {
     pub strata: PathBuf,
     /// The Python with DuckDB.
     pub python: PathBuf,
+    /// Search: only the queries containing this text.
+    pub search_only: Option<String>,
     /// Criterion filter for the kernels.
     pub kernel_filter: Option<String>,
 }
@@ -79,6 +81,7 @@ impl Default for Options {
             store_dir: root.join("target/bench-stores"),
             strata: root.join("target/release/strata"),
             python: root.join(".venv/bin/python"),
+            search_only: None,
             kernel_filter: None,
         }
     }
@@ -138,6 +141,7 @@ pub async fn run(benches: &[Bench], options: &Options, report: &mut Report) -> a
                 let args = search::SearchArgs {
                     runs: options.search_runs,
                     python: options.python.clone(),
+                    only: options.search_only.clone(),
                 };
                 search::run(&store, &args).await?
             }
@@ -149,8 +153,9 @@ pub async fn run(benches: &[Bench], options: &Options, report: &mut Report) -> a
             Bench::Kernels => kernels::run(options.kernel_filter.as_deref())?,
         };
         progress(&format!(
-            "{bench:?}: done in {:.0} s",
-            started.elapsed().as_secs_f64()
+            "{bench:?}: done in {:.0} s\n{}",
+            started.elapsed().as_secs_f64(),
+            section.markdown()
         ));
         report.sections.push(section);
     }
@@ -187,13 +192,20 @@ async fn ingest_section(options: &Options) -> anyhow::Result<Section> {
     args.streams = options.streams;
     args.batch = options.batch;
     args.spans = options.ingest_spans;
-    let workload = EncodedWorkload::new(args.spans, args.batch);
+    let workload = EncodedWorkload::new(
+        if options.ingest_repeats > 0 {
+            args.spans
+        } else {
+            0
+        },
+        args.batch,
+    );
     let mut runs = Vec::new();
-    for i in 0..options.ingest_repeats.max(1) {
+    for i in 0..options.ingest_repeats {
         progress(&format!(
             "ingest run {} of {}",
             i + 1,
-            options.ingest_repeats.max(1)
+            options.ingest_repeats
         ));
         runs.push(ingest::run(&args, &workload).await?);
     }
@@ -241,7 +253,11 @@ async fn ingest_section(options: &Options) -> anyhow::Result<Section> {
         Some(Target::AtMost(40.0)),
     );
     table.figure("OTLP ÷ at rest", "", &pick(|r| r.otlp_over_rest), None);
-    let mut tables = vec![table];
+    let mut tables = if runs.is_empty() {
+        Vec::new()
+    } else {
+        vec![table]
+    };
     let mut setup = format!(
         "Full speed: {} runs of {} spans in requests of {} spans, pre-encoded, over {} gRPC \
          streams on loopback to `strata` with default settings (WAL fsync'd), then SIGTERM \

@@ -23,6 +23,8 @@ pub struct SearchArgs {
     pub runs: usize,
     /// The Python with DuckDB (the test suite's `.venv`).
     pub python: std::path::PathBuf,
+    /// Only the queries containing this text.
+    pub only: Option<String>,
 }
 
 /// One query as DuckDB answered it.
@@ -43,7 +45,7 @@ const GRAFANA_LIMIT: usize = 20;
 
 /// Runs the suite over `store` and reports it as a section.
 pub async fn run(store: &Store, args: &SearchArgs) -> anyhow::Result<Section> {
-    let references = duckdb(&args.python, &store.dir, args.runs)?;
+    let references = duckdb(&args.python, &store.dir, args.runs, args.only.as_deref())?;
     let querier = Querier::new(
         store.storage.clone(),
         QueryConfig::default(),
@@ -147,12 +149,18 @@ pub async fn run(store: &Store, args: &SearchArgs) -> anyhow::Result<Section> {
 }
 
 /// DuckDB's answers and times, from `tests/python/search_eval.py --time`.
-fn duckdb(python: &Path, dir: &Path, runs: usize) -> anyhow::Result<Vec<Reference>> {
+fn duckdb(
+    python: &Path,
+    dir: &Path,
+    runs: usize,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<Reference>> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/search_eval.py");
     let output = Command::new(python)
         .arg(&script)
         .args(["--time", &runs.to_string()])
         .arg(dir)
+        .env("SEARCH_EVAL_ONLY", only.unwrap_or(""))
         .output()
         .with_context(|| format!("running {} (tests/run creates .venv)", python.display()))?;
     anyhow::ensure!(

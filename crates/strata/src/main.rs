@@ -9,6 +9,11 @@ use strata::trace_cmd::{self, Source};
 use strata::{Config, init_logging, server, trace_view};
 use strata_model::TenantId;
 
+// mimalloc instead of the system allocator: the write path makes many small allocations (span
+// names, attribute keys and values); see docs/decisions/0006-benchmarks.md for the figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Strata: a trace store. With no command, runs every role in one process with data under
 /// ./data (OTLP on :4317 and :4318, HTTP API on :3200).
 #[derive(Parser, Debug)]

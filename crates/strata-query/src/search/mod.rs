@@ -8,6 +8,7 @@
 //! query over the same data gives the same answer; the search stops once `limit` traces are found
 //! and no block left could hold a newer one.
 
+mod columnar;
 mod plan;
 mod row;
 mod spanset;
@@ -18,9 +19,11 @@ use std::sync::Arc;
 use arrow::array::{Array, RecordBatch};
 use strata_block::schema::col;
 use strata_block::{
-    BlockMeta, Prune, PruneOp, PruneValue, ReadStats, read_rows, scan_block, traces_to_batch,
+    BlockFile, BlockMeta, Prune, PruneOp, PruneValue, ReadStats, read_rows, scan_block,
+    traces_to_batch,
 };
 use strata_model::{Span, SpanId, TenantId, TraceId};
+use strata_storage::Storage;
 use strata_traceql::Query;
 
 use crate::error::{Error, Result};
@@ -218,7 +221,7 @@ impl Querier {
                     let meta = Arc::clone(meta);
                     async move {
                         let outcome = self
-                            .search_one_block(&meta, plan, request, &prune, &stats)
+                            .search_one_block(Arc::clone(&meta), plan, request, prune, stats)
                             .await;
                         (meta, outcome)
                     }
@@ -278,17 +281,41 @@ impl Querier {
     /// Searches one block in two phases: the columns the conditions need, for the rows
     /// statistics cannot rule out; then the columns a result shows, for the spans returned of
     /// the newest `limit` matching traces only.
+    ///
+    /// Each block is searched in a task of its own, so the blocks of a wave are decoded on every
+    /// core rather than on the one thread polling the wave.
     async fn search_one_block(
         &self,
-        meta: &BlockMeta,
+        meta: Arc<BlockMeta>,
         plan: Arc<Plan>,
         request: Arc<SearchRequest>,
-        prune: &Prune,
-        stats: &Arc<ReadStats>,
+        prune: Arc<Prune>,
+        stats: Arc<ReadStats>,
     ) -> Result<BatchOutcome> {
-        let file = self.block_file(meta, stats).await?;
+        let file = self.block_file(&meta, &stats).await?;
+        let storage = self.storage.clone();
+        tokio::spawn(search_block(
+            storage, meta, file, plan, request, prune, stats,
+        ))
+        .await
+        .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?
+    }
+}
+
+/// [`Querier::search_one_block`] once the block's footer is at hand.
+async fn search_block(
+    storage: Storage,
+    meta: Arc<BlockMeta>,
+    file: Arc<BlockFile>,
+    plan: Arc<Plan>,
+    request: Arc<SearchRequest>,
+    prune: Arc<Prune>,
+    stats: Arc<ReadStats>,
+) -> Result<BatchOutcome> {
+    let (meta, file, prune, stats) = (meta.as_ref(), file.as_ref(), prune.as_ref(), &stats);
+    {
         let (groups, counts) =
-            scan_block(&self.storage, meta, &file, &plan.columns, prune, stats).await?;
+            scan_block(&storage, meta, file, &plan.columns, prune, stats).await?;
         let (phase_plan, phase_request) = (Arc::clone(&plan), Arc::clone(&request));
         let (groups, matched, inspected_traces) = tokio::task::spawn_blocking(move || {
             let mut all: Vec<(usize, Matched)> = Vec::new();
@@ -321,10 +348,10 @@ impl Querier {
                 .collect();
             rows.sort_unstable();
             rows.dedup();
-            let (plan, file) = (&plan, &file);
+            let (plan, file, storage) = (&plan, &file, &storage);
             Some(async move {
                 let batch = read_rows(
-                    &self.storage,
+                    storage,
                     meta,
                     file,
                     group.group,
@@ -478,6 +505,11 @@ fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Ve
     };
     let filters = plan.filter_exprs();
     let eval = Evaluator::new(&view, &plan.regexes);
+    // Filters of the common shape are evaluated for the whole batch at once.
+    let masks: Vec<Option<Vec<bool>>> = filters
+        .iter()
+        .map(|f| columnar::filter_mask(&view, &f.expr, &plan.regexes))
+        .collect();
     let (mut matched, mut traces) = (Vec::new(), 0);
     let rows = view.rows();
     let mut start = 0;
@@ -488,7 +520,7 @@ fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Ve
             end += 1;
         }
         traces += 1;
-        if let Some(m) = match_trace(plan, request, &eval, &filters, start..end) {
+        if let Some(m) = match_trace(plan, request, &eval, &filters, &masks, start..end) {
             matched.push(m);
         }
         start = end;
@@ -501,6 +533,7 @@ fn match_trace<'a>(
     request: &SearchRequest,
     eval: &Evaluator<'_, 'a>,
     filters: &[&'a strata_traceql::SpansetFilter],
+    masks: &[Option<Vec<bool>>],
     rows: std::ops::Range<usize>,
 ) -> Option<Matched> {
     let view = eval.view;
@@ -527,8 +560,12 @@ fn match_trace<'a>(
     let mut cands = Vec::new();
     for row in rows {
         let mut mask = 0u64;
-        for (bit, f) in filters.iter().enumerate() {
-            if eval.truth(row, &f.expr) {
+        for (bit, (f, m)) in filters.iter().zip(masks).enumerate() {
+            let holds = match m {
+                Some(m) => m[row],
+                None => eval.truth(row, &f.expr),
+            };
+            if holds {
                 mask |= 1 << bit;
             }
         }
