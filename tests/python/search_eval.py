@@ -11,7 +11,8 @@ Usage: search_eval.py DIR...   (every data.parquet under the directories is read
                                 (the benchmark: also the queries that match nothing; each query
                                  run once to warm up and then RUNS times, timed)
 Prints JSON: [{"q": traceql, "expected": {trace_id_hex: matched_or_null}, "times_ms": [...]}, ...]
-("times_ms" only with --time). SEARCH_EVAL_ONLY=TEXT keeps only the queries containing TEXT.
+("times_ms" only with --time). SEARCH_EVAL_ONLY=TEXT keeps only the queries containing TEXT
+(`:no-match`: only the queries that match nothing).
 """
 
 import glob
@@ -290,7 +291,7 @@ if LIST_ONLY:
 out = []
 ONLY = os.environ.get("SEARCH_EVAL_ONLY", "")
 for q, kind, sql in QUERIES + (NO_MATCH if RUNS else []):
-    if ONLY not in q:
+    if ONLY == ":no-match" and (q, kind, sql) not in NO_MATCH or ONLY not in (":no-match", "") and ONLY not in q:
         continue
     expected = {t.lower(): m for t, m in answer(kind, sql)}
     case = {"q": q, "expected": expected}

@@ -33,7 +33,7 @@ flags (defaults in brackets):
   --lookup-blocks N [1000]     --lookup-traces-per-block N [100]
   --lookups N [1000]           --cold-lookups N [20]    --lookup-repeats N [3]   --range-secs S [30]
   --search-blocks N [40]       --search-traces-per-block N [1350]   --search-runs N [5]
-  --only TEXT (search: only the queries containing TEXT)
+  --only TEXT (search: only the queries containing TEXT; `:no-match` for those matching nothing)
   --store-dir DIR [target/bench-stores]   --strata PATH [target/release/strata]
   --python PATH [.venv/bin/python]        --kernels FILTER   --out FILE
 ";

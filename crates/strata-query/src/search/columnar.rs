@@ -59,17 +59,7 @@ pub(crate) fn filter_mask(
 }
 
 fn is_comparison(op: BinaryOp) -> bool {
-    matches!(
-        op,
-        BinaryOp::Eq
-            | BinaryOp::Neq
-            | BinaryOp::Lt
-            | BinaryOp::Lte
-            | BinaryOp::Gt
-            | BinaryOp::Gte
-            | BinaryOp::Regex
-            | BinaryOp::NotRegex
-    )
+    op.is_boolean() && !matches!(op, BinaryOp::And | BinaryOp::Or)
 }
 
 /// Whether `e` always evaluates to a boolean (never nil), so its truth is its value.
@@ -81,9 +71,7 @@ fn is_boolean(e: &FieldExpr) -> bool {
             expr,
             ..
         } => is_boolean(expr),
-        FieldExpr::Binary { op, .. } => {
-            matches!(op, BinaryOp::And | BinaryOp::Or) || is_comparison(*op)
-        }
+        FieldExpr::Binary { op, .. } => op.is_boolean(),
         _ => false,
     }
 }
@@ -371,9 +359,10 @@ mod tests {
         for (q, expr) in columnar.iter().zip(&exprs) {
             let mask = filter_mask(&view, expr, &regexes)
                 .unwrap_or_else(|| panic!("{q} should be evaluated column by column"));
-            for row in 0..view.rows() {
-                assert_eq!(mask[row], eval.truth(row, expr), "{q} at row {row}");
-                rows_true += usize::from(mask[row]);
+            assert_eq!(mask.len(), view.rows(), "{q}");
+            for (row, &holds) in mask.iter().enumerate() {
+                assert_eq!(holds, eval.truth(row, expr), "{q} at row {row}");
+                rows_true += usize::from(holds);
             }
         }
         assert!(rows_true > 0 && rows_true < columnar.len() * view.rows());
