@@ -12,7 +12,7 @@ fn allocations(list: &[KeyValue]) -> usize {
     usize::from(!list.is_empty())
         + list
             .iter()
-            .map(|kv| usize::from(!kv.key.is_empty()) + value_allocations(&kv.value))
+            .map(|kv| usize::from(kv.key.is_heap_allocated()) + value_allocations(&kv.value))
             .sum::<usize>()
 }
 

@@ -187,7 +187,7 @@ impl<'a> AttrListReader<'a> {
             AttrValue::Empty
         };
         Ok(KeyValue {
-            key: self.key.value(i).to_owned(),
+            key: self.key.value(i).into(),
             value,
         })
     }

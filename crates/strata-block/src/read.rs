@@ -247,7 +247,7 @@ impl<'a> DedicatedReader<'a> {
                 _ => continue,
             };
             out.push(KeyValue {
-                key: (*key).to_owned(),
+                key: (*key).into(),
                 value,
             });
         }

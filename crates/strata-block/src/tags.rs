@@ -240,7 +240,7 @@ fn add_attrs(tags: &mut HashMap<String, Acc>, attrs: &[KeyValue]) {
     for kv in attrs {
         let acc = match tags.get_mut(kv.key.as_str()) {
             Some(acc) => acc,
-            None => tags.entry(kv.key.clone()).or_default(),
+            None => tags.entry(kv.key.to_string()).or_default(),
         };
         acc.add(&kv.value);
     }

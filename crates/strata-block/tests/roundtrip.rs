@@ -29,7 +29,10 @@ fn value() -> impl Strategy<Value = AttrValue> {
             proptest::collection::vec(("[a-z]{1,4}", inner), 0..3).prop_map(|kvs| {
                 AttrValue::KvList(
                     kvs.into_iter()
-                        .map(|(key, value)| KeyValue { key, value })
+                        .map(|(key, value)| KeyValue {
+                            key: key.into(),
+                            value,
+                        })
                         .collect(),
                 )
             }),
@@ -52,7 +55,10 @@ fn key() -> impl Strategy<Value = String> {
 fn attrs() -> impl Strategy<Value = Vec<KeyValue>> {
     proptest::collection::vec((key(), value()), 0..5).prop_map(|kvs| {
         kvs.into_iter()
-            .map(|(key, value)| KeyValue { key, value })
+            .map(|(key, value)| KeyValue {
+                key: key.into(),
+                value,
+            })
             .collect()
     })
 }

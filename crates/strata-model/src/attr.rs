@@ -3,13 +3,16 @@
 use opentelemetry_proto::tonic::common::v1 as otlp;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as OtlpValue;
 
+use compact_str::CompactString;
+
 use crate::error::{Error, Result};
 
 /// One attribute: a key and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyValue {
-    /// The attribute name, e.g. `http.request.method`.
-    pub key: String,
+    /// The attribute name, e.g. `http.request.method`. Held inline up to 24 bytes, as nearly
+    /// every key is: no allocation per attribute key.
+    pub key: CompactString,
     /// The value.
     pub value: AttrValue,
 }
@@ -38,7 +41,7 @@ pub enum AttrValue {
 
 impl KeyValue {
     /// A string attribute.
-    pub fn str(key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn str(key: impl Into<CompactString>, value: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             value: AttrValue::Str(value.into()),
@@ -46,7 +49,7 @@ impl KeyValue {
     }
 
     /// An integer attribute.
-    pub fn int(key: impl Into<String>, value: i64) -> Self {
+    pub fn int(key: impl Into<CompactString>, value: i64) -> Self {
         Self {
             key: key.into(),
             value: AttrValue::Int(value),
@@ -145,7 +148,7 @@ impl KeyValue {
     pub fn from_otlp_list(list: Vec<otlp::KeyValue>) -> Vec<Self> {
         list.into_iter()
             .map(|kv| Self {
-                key: kv.key,
+                key: CompactString::from(kv.key),
                 value: kv.value.map(AttrValue::from_otlp).unwrap_or_default(),
             })
             .collect()
@@ -155,7 +158,7 @@ impl KeyValue {
     pub fn to_otlp_list(list: &[Self]) -> Vec<otlp::KeyValue> {
         list.iter()
             .map(|kv| otlp::KeyValue {
-                key: kv.key.clone(),
+                key: kv.key.to_string(),
                 value: Some(kv.value.to_otlp()),
                 key_strindex: 0,
             })

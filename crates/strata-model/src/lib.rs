@@ -15,6 +15,8 @@ mod tenant;
 mod trace;
 
 pub use attr::{AttrValue, KeyValue};
+/// A string held inline up to 24 bytes: the type of attribute keys.
+pub use compact_str::CompactString;
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{SpanId, TraceId};
 pub use span::{Event, Link, Resource, Scope, Span, SpanKind, StatusCode};
