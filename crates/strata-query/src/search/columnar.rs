@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use arrow::array::{Array, Int32Array, StringArray};
 use strata_traceql::{BinaryOp, FieldExpr, Intrinsic, Kind, Static, Status, UnaryOp};
 
-use super::row::{BatchView, Regexes, Value, compare, static_value};
+use super::row::{BatchView, Regexes, Value, compare, ordering_holds, static_value};
 
 /// The filter's truth at every row of `view`, or `None` when it must be evaluated row by row.
 pub(crate) fn filter_mask(
@@ -187,7 +187,6 @@ fn integers(
     literal: &Value<'_>,
     at: impl Fn(usize) -> i64,
 ) -> Vec<bool> {
-    use std::cmp::Ordering;
     let want = match literal {
         Value::Int(b) | Value::Duration(b) => *b,
         other => {
@@ -196,16 +195,9 @@ fn integers(
                 .collect();
         }
     };
-    let holds = |o: Ordering| match op {
-        BinaryOp::Eq => o == Ordering::Equal,
-        BinaryOp::Neq => o != Ordering::Equal,
-        BinaryOp::Lt => o == Ordering::Less,
-        BinaryOp::Lte => o != Ordering::Greater,
-        BinaryOp::Gt => o == Ordering::Greater,
-        BinaryOp::Gte => o != Ordering::Less,
-        _ => false,
-    };
-    (0..rows).map(|r| holds(at(r).cmp(&want))).collect()
+    (0..rows)
+        .map(|r| ordering_holds(op, at(r).cmp(&want)))
+        .collect()
 }
 
 /// A string column against a literal. `null_is_nil`: a null row is nil (no comparison holds)

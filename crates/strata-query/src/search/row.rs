@@ -654,9 +654,12 @@ pub(crate) fn compare(op: BinaryOp, l: &Value<'_>, r: &Value<'_>, regexes: &Rege
             _ => None,
         },
     };
-    let Some(ordering) = ordering else {
-        return false;
-    };
+    ordering.is_some_and(|o| ordering_holds(op, o))
+}
+
+/// Whether `a OP b` holds for a comparison operator, given how `a` orders against `b`.
+pub(crate) fn ordering_holds(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering;
     match op {
         BinaryOp::Eq => ordering == Ordering::Equal,
         BinaryOp::Neq => ordering != Ordering::Equal,
