@@ -10,9 +10,11 @@
 use std::borrow::Cow;
 
 use arrow::array::{Array, Int32Array, StringArray};
-use strata_traceql::{BinaryOp, FieldExpr, Intrinsic, Kind, Static, Status, UnaryOp};
+use strata_traceql::{BinaryOp, FieldExpr, Intrinsic, Static, UnaryOp};
 
-use super::row::{BatchView, Regexes, Value, compare, ordering_holds, static_value};
+use super::row::{
+    BatchView, Regexes, Value, compare, kind_of, ordering_holds, static_value, status_of,
+};
 
 /// The filter's truth at every row of `view`, or `None` when it must be evaluated row by row.
 pub(crate) fn filter_mask(
@@ -98,19 +100,13 @@ fn comparison(
             let Static::Status(s) = literal else {
                 return Some(vec![false; rows]);
             };
-            // Codes other than 1 and 2 read as unset.
-            codes(view.status, rows, op, status_code(*s), |c| {
-                if c == 1 || c == 2 { c } else { 0 }
-            })
+            codes(view.status, rows, op, *s, status_of)
         }
         Intrinsic::Kind => {
             let Static::Kind(k) = literal else {
                 return Some(vec![false; rows]);
             };
-            // Codes outside 1..=5 read as unspecified.
-            codes(view.kind, rows, op, kind_code(*k), |c| {
-                if (1..=5).contains(&c) { c } else { 0 }
-            })
+            codes(view.kind, rows, op, *k, kind_of)
         }
         Intrinsic::Duration => {
             let a = view.duration?;
@@ -141,40 +137,22 @@ fn comparison(
     }
 }
 
-fn status_code(s: Status) -> i32 {
-    match s {
-        Status::Unset => 0,
-        Status::Ok => 1,
-        Status::Error => 2,
-    }
-}
-
-fn kind_code(k: Kind) -> i32 {
-    match k {
-        Kind::Unspecified => 0,
-        Kind::Internal => 1,
-        Kind::Server => 2,
-        Kind::Client => 3,
-        Kind::Producer => 4,
-        Kind::Consumer => 5,
-    }
-}
-
-/// Status and kind: only `=` and `!=` compare; `normal` maps a stored code to the enum's.
-fn codes(
+/// Status and kind: only `=` and `!=` compare; `decode` maps a stored code to the enum, as the
+/// row evaluator does.
+fn codes<T: PartialEq>(
     array: Option<&Int32Array>,
     rows: usize,
     op: BinaryOp,
-    want: i32,
-    normal: impl Fn(i32) -> i32,
+    want: T,
+    decode: fn(i32) -> T,
 ) -> Option<Vec<bool>> {
     let Some(a) = array else {
         // An absent column is nil: no comparison holds.
         return Some(vec![false; rows]);
     };
     Some(match op {
-        BinaryOp::Eq => a.values().iter().map(|&c| normal(c) == want).collect(),
-        BinaryOp::Neq => a.values().iter().map(|&c| normal(c) != want).collect(),
+        BinaryOp::Eq => a.values().iter().map(|&c| decode(c) == want).collect(),
+        BinaryOp::Neq => a.values().iter().map(|&c| decode(c) != want).collect(),
         _ => vec![false; rows],
     })
 }

@@ -84,7 +84,7 @@ pub(crate) fn static_value(s: &Static) -> Value<'_> {
     }
 }
 
-fn status_of(code: i32) -> Status {
+pub(crate) fn status_of(code: i32) -> Status {
     match code {
         1 => Status::Ok,
         2 => Status::Error,
@@ -92,7 +92,7 @@ fn status_of(code: i32) -> Status {
     }
 }
 
-fn kind_of(code: i32) -> Kind {
+pub(crate) fn kind_of(code: i32) -> Kind {
     match code {
         1 => Kind::Internal,
         2 => Kind::Server,
