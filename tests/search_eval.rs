@@ -25,12 +25,7 @@ fn spans_of(requests: &[ExportTraceServiceRequest]) -> Vec<Span> {
 }
 
 fn identity() -> BlockIdentity {
-    BlockIdentity {
-        tenant: TenantId::default_tenant(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    }
+    BlockIdentity::fresh(TenantId::default_tenant())
 }
 
 fn trim(id: &str) -> String {

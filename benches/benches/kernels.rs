@@ -103,12 +103,7 @@ fn workload_spans(spans: usize) -> Vec<Span> {
 }
 
 fn encode(spans: Vec<Span>) -> EncodedBlock {
-    let identity = BlockIdentity {
-        tenant: TenantId::new("bench").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::new("bench").unwrap());
     encode_block(identity, BlockConfig::default(), spans).unwrap()
 }
 

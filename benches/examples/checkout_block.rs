@@ -32,12 +32,7 @@ async fn main() -> anyhow::Result<()> {
         local: LocalConfig { path: dir.into() },
         ..Default::default()
     })?;
-    let identity = BlockIdentity {
-        tenant: TenantId::default_tenant(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::default_tenant());
     upload_block(
         &storage,
         &encode_block(identity, BlockConfig::default(), spans)?,

@@ -41,12 +41,7 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .flat_map(|r| strata_model::otlp::spans_from_request(r).0)
         .collect();
-    let identity = BlockIdentity {
-        tenant: TenantId::new("bench")?,
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::new("bench")?);
     let started = Instant::now();
     let config = BlockConfig {
         page_max_rows: std::env::args()

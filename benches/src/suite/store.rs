@@ -133,12 +133,7 @@ impl Store {
             while pending.len() >= workers {
                 self.finish_one(&mut pending).await?;
             }
-            let identity = BlockIdentity {
-                tenant: self.tenant.clone(),
-                block_id: uuid::Uuid::now_v7(),
-                compaction_level: 0,
-                retention_tier: 0,
-            };
+            let identity = BlockIdentity::fresh(self.tenant.clone());
             let (config, storage) = (spec.block.clone(), self.storage.clone());
             pending.spawn(async move {
                 let block =

@@ -51,12 +51,7 @@ async fn fixture(config: QueryConfig) -> Fixture {
     lone.parent_span_id = None;
     spans.push(lone);
     let storage = Storage::in_memory();
-    let identity = BlockIdentity {
-        tenant: TenantId::new("single-tenant").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::new("single-tenant").unwrap());
     upload_block(
         &storage,
         &encode_block(identity, BlockConfig::default(), spans).unwrap(),

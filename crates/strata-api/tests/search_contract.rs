@@ -107,12 +107,7 @@ async fn fixture() -> Fixture {
                 strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
             })
             .collect();
-        let identity = BlockIdentity {
-            tenant: TenantId::default_tenant(),
-            block_id: uuid::Uuid::now_v7(),
-            compaction_level: 0,
-            retention_tier: 0,
-        };
+        let identity = BlockIdentity::fresh(TenantId::default_tenant());
         let encoded = encode_block(identity, BlockConfig::default(), block.clone()).unwrap();
         upload_block(&storage, &encoded).await.unwrap();
         spans.extend(block);

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int32Builder, Int64Builder,
+    RecordBatch, StringBuilder, UInt32Builder, UInt64Builder,
 };
 use strata_model::{AttrValue, KeyValue, NestedSet, Resource, Span, TraceLayout, TraceSummary};
 
@@ -48,6 +48,7 @@ pub(crate) struct SpanColumns {
     trace_root_name: StringBuilder,
     trace_span_count: UInt32Builder,
     trace_has_error: BooleanBuilder,
+    trace_weight: Float64Builder,
     span_id: FixedSizeBinaryBuilder,
     parent_span_id: FixedSizeBinaryBuilder,
     ns_left: Int32Builder,
@@ -100,6 +101,7 @@ impl SpanColumns {
             trace_root_name: StringBuilder::new(),
             trace_span_count: UInt32Builder::new(),
             trace_has_error: BooleanBuilder::new(),
+            trace_weight: Float64Builder::new(),
             span_id: FixedSizeBinaryBuilder::new(8),
             parent_span_id: FixedSizeBinaryBuilder::new(8),
             ns_left: Int32Builder::new(),
@@ -143,10 +145,17 @@ impl SpanColumns {
         self.rows
     }
 
-    /// Appends the spans of one trace in the order `layout` gives.
-    pub(crate) fn push_trace(&mut self, spans: &[Span], layout: &TraceLayout) -> Result<()> {
+    /// Appends the spans of one trace in the order `layout` gives. `weight` is the number of
+    /// traces this one stands for after sampling (1 when nothing was sampled away).
+    pub(crate) fn push_trace(
+        &mut self,
+        spans: &[Span],
+        layout: &TraceLayout,
+        weight: f64,
+    ) -> Result<()> {
         for (&i, set) in layout.order.iter().zip(&layout.sets) {
             self.push_span(&spans[i], set, &layout.summary)?;
+            self.trace_weight.append_value(weight);
         }
         Ok(())
     }
@@ -272,6 +281,7 @@ impl SpanColumns {
             Arc::new(self.trace_root_name.finish()),
             Arc::new(self.trace_span_count.finish()),
             Arc::new(self.trace_has_error.finish()),
+            Arc::new(self.trace_weight.finish()),
             Arc::new(self.span_id.finish()),
             Arc::new(self.parent_span_id.finish()),
             Arc::new(self.ns_left.finish()),

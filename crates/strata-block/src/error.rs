@@ -60,6 +60,17 @@ pub enum Error {
     /// Traces were pushed to a writer out of trace-ID order, or a block was empty.
     #[error("block writer: {0}")]
     Writer(String),
+    /// Rollup rows that cannot be combined or stored.
+    #[error("rollup: {0}")]
+    Rollup(String),
+    /// A tenant index that cannot be read.
+    #[error("{path}: invalid tenant index: {what}")]
+    Index {
+        /// The index object's path.
+        path: String,
+        /// What was found wrong.
+        what: String,
+    },
 }
 
 /// Result with the block [`Error`].

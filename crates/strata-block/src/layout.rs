@@ -1,5 +1,7 @@
-//! Where a block's objects live in the bucket:
-//! `<tenant>/blocks/<block-id>/{data.parquet, bloom-<n>, meta.json}`.
+//! Where a tenant's objects live in the bucket:
+//! - `<tenant>/blocks/<block-id>/{data.parquet, bloom-<n>, tags.json, meta.json, compacted.json}`
+//! - `<tenant>/rollups/<segment-id>/{data.parquet, meta.json, compacted.json}`
+//! - `<tenant>/index.json.zst`, the tenant index the compactor writes.
 
 use strata_model::TenantId;
 use strata_storage::Path;
@@ -11,8 +13,24 @@ pub const DATA_FILE: &str = "data.parquet";
 pub const META_FILE: &str = "meta.json";
 /// Name of the tag summary object in a block.
 pub const TAGS_FILE: &str = "tags.json";
+/// Name of the marker of a compacted (replaced or dropped) block or rollup segment.
+pub const COMPACTED_FILE: &str = "compacted.json";
 /// Directory under a tenant that holds its blocks.
 pub const BLOCKS_DIR: &str = "blocks";
+/// Directory under a tenant that holds its rollup segments.
+pub const ROLLUPS_DIR: &str = "rollups";
+/// Name of the tenant index object.
+pub const INDEX_FILE: &str = "index.json.zst";
+
+/// `<tenant>/index.json.zst`.
+pub fn index_path(tenant: &TenantId) -> Path {
+    Path::from_iter([tenant.as_str(), INDEX_FILE])
+}
+
+/// `<tenant>/rollups/<segment-id>`.
+pub fn rollup_prefix(tenant: &TenantId, segment: Uuid) -> Path {
+    Path::from_iter([tenant.as_str(), ROLLUPS_DIR, &segment.to_string()])
+}
 
 /// `<tenant>/blocks`.
 pub fn blocks_prefix(tenant: &TenantId) -> Path {

@@ -66,6 +66,14 @@ pub struct BlockMeta {
     pub compaction_level: u32,
     /// Retention tier the block's contents were last rewritten for (0: full detail).
     pub retention_tier: u32,
+    /// Blocks this one replaces: the inputs of the compaction that wrote it. Readers ignore a
+    /// block that another block's `compacted_from` names, even before it is marked compacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compacted_from: Vec<Uuid>,
+    /// Whether every span of the block is already counted in the tenant's rollups (true for
+    /// every block a compactor writes; ingester blocks are folded into rollups by the compactor).
+    #[serde(default)]
+    pub rolled_up: bool,
 }
 
 impl BlockMeta {

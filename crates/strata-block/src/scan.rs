@@ -463,6 +463,32 @@ fn roots(metadata: &ParquetMetaData, columns: &[&str], block: &str) -> Result<Ve
 }
 
 /// Reads `rows` (sorted, disjoint ranges) of row group `group`, columns `roots`, as one batch.
+/// Reads every column of every row of row group `group`.
+pub(crate) async fn read_whole_group(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    group: usize,
+    stats: &Arc<ReadStats>,
+) -> Result<RecordBatch> {
+    let parquet = file.metadata.metadata();
+    if group >= parquet.num_row_groups() {
+        return Err(corrupt(
+            meta.block_id.to_string(),
+            format!("row group {group} does not exist"),
+        ));
+    }
+    let rows = usize::try_from(parquet.row_group(group).num_rows()).unwrap_or(0);
+    let fields = parquet
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .len();
+    let roots: Vec<usize> = (0..fields).collect();
+    read_group(storage, meta, file, group, &[0..rows], &roots, stats).await
+}
+
 async fn read_group(
     storage: &Storage,
     meta: &BlockMeta,
@@ -599,7 +625,7 @@ pub fn traces_to_batch<'a>(traces: impl IntoIterator<Item = &'a [Span]>) -> Resu
         if spans.is_empty() {
             continue;
         }
-        columns.push_trace(spans, &trace_layout(spans))?;
+        columns.push_trace(spans, &trace_layout(spans), 1.0)?;
     }
     columns.finish()
 }

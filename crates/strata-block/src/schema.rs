@@ -131,6 +131,7 @@ pub mod col {
     pub const TRACE_ROOT_NAME: &str = "trace_root_span_name";
     pub const TRACE_SPAN_COUNT: &str = "trace_span_count";
     pub const TRACE_HAS_ERROR: &str = "trace_has_error";
+    pub const TRACE_WEIGHT: &str = "trace_weight";
     pub const SPAN_ID: &str = "span_id";
     pub const PARENT_SPAN_ID: &str = "parent_span_id";
     pub const NS_LEFT: &str = "nested_set_left";
@@ -223,6 +224,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(col::TRACE_ROOT_NAME, Utf8, true),
         Field::new(col::TRACE_SPAN_COUNT, UInt32, false),
         Field::new(col::TRACE_HAS_ERROR, Boolean, false),
+        Field::new(col::TRACE_WEIGHT, Float64, false),
         Field::new(col::SPAN_ID, FixedSizeBinary(8), false),
         Field::new(col::PARENT_SPAN_ID, FixedSizeBinary(8), true),
         Field::new(col::NS_LEFT, Int32, false),

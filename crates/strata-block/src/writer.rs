@@ -100,6 +100,25 @@ pub struct BlockIdentity {
     pub compaction_level: u32,
     /// Retention tier: 0 for full detail.
     pub retention_tier: u32,
+    /// Blocks this one replaces (the inputs of the compaction that wrote it); empty for blocks
+    /// cut by an ingester.
+    pub compacted_from: Vec<Uuid>,
+    /// Whether every span in the block is already counted in the tenant's rollups.
+    pub rolled_up: bool,
+}
+
+impl BlockIdentity {
+    /// A new level-0, tier-0 block as an ingester cuts it.
+    pub fn fresh(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            block_id: Uuid::now_v7(),
+            compaction_level: 0,
+            retention_tier: 0,
+            compacted_from: Vec::new(),
+            rolled_up: false,
+        }
+    }
 }
 
 struct RowGroupAcc {
@@ -196,6 +215,17 @@ impl BlockWriter {
     /// Adds one trace. Its spans must share one trace ID, greater than that of the previous
     /// trace; copies of a span ID are dropped and the spans are written in tree order.
     pub fn push_trace(&mut self, spans: &[Span]) -> Result<()> {
+        self.push_weighted_trace(spans, 1.0)
+    }
+
+    /// Adds one trace kept by sampling, standing for `weight` traces (at least 1), which is
+    /// stored in `trace_weight` so that counts from sampled data can be scaled back.
+    pub fn push_weighted_trace(&mut self, spans: &[Span], weight: f64) -> Result<()> {
+        if !(weight.is_finite() && weight >= 1.0) {
+            return Err(Error::Writer(format!(
+                "trace weight {weight} is not a number of at least 1"
+            )));
+        }
         let Some(first) = spans.first() else {
             return Ok(());
         };
@@ -221,7 +251,7 @@ impl BlockWriter {
         {
             self.flush_row_group()?;
         }
-        self.columns.push_trace(spans, &layout)?;
+        self.columns.push_trace(spans, &layout, weight)?;
         self.tags.add_trace(spans);
         self.group_bytes += bytes;
         let group = self.group.get_or_insert(RowGroupAcc {
@@ -317,6 +347,8 @@ impl BlockWriter {
             row_groups,
             compaction_level: self.identity.compaction_level,
             retention_tier: self.identity.retention_tier,
+            compacted_from: std::mem::take(&mut self.identity.compacted_from),
+            rolled_up: self.identity.rolled_up,
         };
         let tags = Bytes::from(std::mem::take(&mut self.tags).finish().to_json());
         Ok(EncodedBlock {

@@ -36,12 +36,7 @@ async fn every_trace_is_found_whole_and_reads_stay_small() {
             .or_default()
             .push(span.clone());
     }
-    let identity = BlockIdentity {
-        tenant: TenantId::new("t").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::new("t").unwrap());
     let config = BlockConfig {
         row_group_max_spans: 1000,
         ..Default::default()

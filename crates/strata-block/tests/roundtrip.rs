@@ -197,12 +197,7 @@ fn first_difference(got: &Span, want: &Span) -> String {
 }
 
 fn identity() -> BlockIdentity {
-    BlockIdentity {
-        tenant: TenantId::new("t").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    }
+    BlockIdentity::fresh(TenantId::new("t").unwrap())
 }
 
 proptest! {

@@ -25,12 +25,7 @@ async fn block(storage: &Storage) -> (EncodedBlock, Vec<Span>) {
             strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
         })
         .collect();
-    let identity = BlockIdentity {
-        tenant: TenantId::new("t").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(TenantId::new("t").unwrap());
     let config = BlockConfig {
         row_group_max_spans: 1000,
         ..Default::default()

@@ -18,8 +18,17 @@ fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/block-v1.md")
 }
 
+fn rollup_doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/rollup-v1.md")
+}
+
 fn sample_block() -> strata_block::EncodedBlock {
-    let span = Span {
+    let identity = BlockIdentity::fresh(TenantId::new("single-tenant").unwrap());
+    encode_block(identity, BlockConfig::default(), [sample_span()]).unwrap()
+}
+
+fn sample_span() -> Span {
+    Span {
         trace_id: TraceId([1; 16]),
         span_id: SpanId([2; 8]),
         parent_span_id: None,
@@ -54,18 +63,15 @@ fn sample_block() -> strata_block::EncodedBlock {
             ..Resource::default()
         }),
         scope: Arc::new(Scope::default()),
-    };
-    let identity = BlockIdentity {
-        tenant: TenantId::new("single-tenant").unwrap(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
-    encode_block(identity, BlockConfig::default(), [span]).unwrap()
+    }
 }
 
 fn parquet_schema_text(block: &strata_block::EncodedBlock) -> String {
-    let reader = SerializedFileReader::new(block.data.clone()).unwrap();
+    file_schema_text(block.data.clone())
+}
+
+fn file_schema_text(data: bytes::Bytes) -> String {
+    let reader = SerializedFileReader::new(data).unwrap();
     let mut out = Vec::new();
     parquet::schema::printer::print_schema(&mut out, reader.metadata().file_metadata().schema());
     format!("```\n{}```", String::from_utf8(out).unwrap())
@@ -123,25 +129,12 @@ fn replace_section(doc: &str, name: &str, body: &str) -> String {
     format!("{}\n{body}\n{}", &doc[..start], &doc[stop..])
 }
 
-#[test]
-fn written_schema_matches_the_document() {
-    let block = sample_block();
-    let doc = std::fs::read_to_string(doc_path()).unwrap();
-    let mut expected = doc.clone();
-    expected = replace_section(&expected, "parquet-schema", &parquet_schema_text(&block));
-    expected = replace_section(&expected, "dedicated-columns", &dedicated_table());
-    expected = replace_section(&expected, "meta-example", &meta_example(&block));
-    let tags: serde_json::Value = serde_json::from_slice(&block.tags).unwrap();
-    expected = replace_section(
-        &expected,
-        "tags-example",
-        &format!(
-            "```json\n{}\n```",
-            serde_json::to_string_pretty(&tags).unwrap()
-        ),
-    );
+/// Compares a document with what the code writes, or rewrites it under `UPDATE_GOLDEN=1`.
+fn check(path: PathBuf, expected: impl FnOnce(&str) -> String) {
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let expected = expected(&doc);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(doc_path(), &expected).unwrap();
+        std::fs::write(&path, &expected).unwrap();
         return;
     }
     if doc != expected {
@@ -151,12 +144,65 @@ fn written_schema_matches_the_document() {
             .position(|(a, b)| a != b)
             .unwrap_or(0);
         panic!(
-            "schemas/block-v1.md no longer matches the blocks Strata writes (first difference at \
-             line {}):\n  document: {:?}\n  written:  {:?}\nIf the change is deliberate, run \
+            "{} no longer matches what Strata writes (first difference at line {}):\n  \
+             document: {:?}\n  written:  {:?}\nIf the change is deliberate, run \
              UPDATE_GOLDEN=1 cargo test -p strata-block --test schema_doc and review the diff.",
+            path.display(),
             first + 1,
             doc.lines().nth(first).unwrap_or(""),
             expected.lines().nth(first).unwrap_or("")
         );
     }
+}
+
+#[test]
+fn written_rollup_schema_matches_the_document() {
+    let mut rollup = strata_block::Rollup::new();
+    let mut span = sample_span();
+    rollup.add_span(&span, 60);
+    span.status_code = StatusCode::ERROR;
+    rollup.add_span(&span, 60);
+    let tenant = TenantId::new("single-tenant").unwrap();
+    let source = uuid::Uuid::now_v7();
+    let (meta, data) =
+        strata_block::encode_segment(&tenant, source, &rollup, vec![source], vec![]).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_slice(&meta.to_json()).unwrap();
+    for key in ["segment_id", "created_at", "data_size"] {
+        meta[key] = serde_json::Value::String(format!("<{key}>"));
+    }
+    meta["sources"] = serde_json::json!(["<block_id>"]);
+    check(rollup_doc_path(), |doc| {
+        let doc = replace_section(doc, "rollup-schema", &file_schema_text(data));
+        replace_section(
+            &doc,
+            "rollup-meta-example",
+            &format!(
+                "```json\n{}\n```",
+                serde_json::to_string_pretty(&meta).unwrap()
+            ),
+        )
+    });
+}
+
+#[test]
+fn written_schema_matches_the_document() {
+    let block = sample_block();
+    check(doc_path(), |doc| block_doc(doc, &block));
+}
+
+fn block_doc(doc: &str, block: &strata_block::EncodedBlock) -> String {
+    let mut expected = doc.to_owned();
+    expected = replace_section(&expected, "parquet-schema", &parquet_schema_text(block));
+    expected = replace_section(&expected, "dedicated-columns", &dedicated_table());
+    expected = replace_section(&expected, "meta-example", &meta_example(block));
+    let tags: serde_json::Value = serde_json::from_slice(&block.tags).unwrap();
+    expected = replace_section(
+        &expected,
+        "tags-example",
+        &format!(
+            "```json\n{}\n```",
+            serde_json::to_string_pretty(&tags).unwrap()
+        ),
+    );
+    expected
 }

@@ -15,7 +15,6 @@ use strata_block::{
 };
 use strata_model::{Span, TenantId};
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::ingester::Shared;
 use crate::live::LiveTrace;
@@ -82,12 +81,7 @@ fn encode(
 async fn flush_block(shared: &Shared, block: Arc<FlushingBlock>) {
     let tenant = block.tenant.clone();
     let span_count: usize = block.traces.iter().map(|t| t.spans.len()).sum();
-    let identity = BlockIdentity {
-        tenant: tenant.clone(),
-        block_id: Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(tenant.clone());
     let config: BlockConfig = shared.block_config.clone();
     let source = Arc::clone(&block);
     let encoded =

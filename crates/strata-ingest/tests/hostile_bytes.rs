@@ -38,12 +38,7 @@ proptest! {
         if spans.is_empty() {
             return Ok(());
         }
-        let identity = BlockIdentity {
-            tenant: TenantId::new("t").unwrap(),
-            block_id: uuid::Uuid::now_v7(),
-            compaction_level: 0,
-            retention_tier: 0,
-        };
+        let identity = BlockIdentity::fresh(TenantId::new("t").unwrap());
         let count = spans.len();
         let block = encode_block(identity, BlockConfig::default(), spans).unwrap();
         let back = read_spans(block.data, "test").unwrap();

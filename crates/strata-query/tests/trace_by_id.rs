@@ -17,12 +17,7 @@ fn tenant() -> TenantId {
 }
 
 async fn write_block(storage: &Storage, spans: Vec<Span>) -> BlockMeta {
-    let identity = BlockIdentity {
-        tenant: tenant(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(tenant());
     let block = encode_block(identity, BlockConfig::default(), spans).unwrap();
     upload_block(storage, &block).await.unwrap();
     block.meta
@@ -196,12 +191,7 @@ async fn a_block_without_meta_does_not_exist() {
     });
     let spans = strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0;
     let id = spans[0].trace_id;
-    let identity = BlockIdentity {
-        tenant: tenant(),
-        block_id: uuid::Uuid::now_v7(),
-        compaction_level: 0,
-        retention_tier: 0,
-    };
+    let identity = BlockIdentity::fresh(tenant());
     let block = encode_block(identity, BlockConfig::default(), spans).unwrap();
     let storage = Storage::in_memory();
     // A writer that died before writing meta.json left data and bloom behind.

@@ -195,6 +195,20 @@ impl Storage {
         self.observe("list", prefix, result)
     }
 
+    /// Lists every object under `prefix` whose path sorts after `offset`, recursively.
+    pub async fn list_after(&self, prefix: &Path, offset: &Path) -> Result<Vec<ObjectInfo>> {
+        let result = self
+            .store
+            .list_with_offset(Some(prefix), offset)
+            .map_ok(|meta| ObjectInfo {
+                path: meta.location,
+                size: meta.size,
+            })
+            .try_collect::<Vec<_>>()
+            .await;
+        self.observe("list", prefix, result)
+    }
+
     /// Lists the immediate "directories" under `prefix` (common prefixes), as their last path
     /// segment.
     pub async fn list_dirs(&self, prefix: &Path) -> Result<Vec<String>> {
@@ -258,6 +272,12 @@ mod tests {
         dirs.sort();
         assert_eq!(dirs, vec!["b1", "b2"]);
         assert_eq!(storage.list(&Path::from("t1")).await.unwrap().len(), 2);
+        let after = storage
+            .list_after(&Path::from("t1/blocks"), &Path::from("t1/blocks/b1/zzz"))
+            .await
+            .unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].path, b);
         assert!(
             storage
                 .get(&Path::from("nope"))
