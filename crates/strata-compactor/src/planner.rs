@@ -1,0 +1,383 @@
+//! The compaction planner: a pure function from what a tenant's directory holds (and `now`) to
+//! the work of one cycle. No IO, no clock; the runner does what the plan says.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use strata_block::catalog::{superseded, uuid_time};
+use strata_block::{BlockMeta, RollupMeta};
+use strata_model::TenantId;
+use uuid::Uuid;
+
+use crate::config::CompactorConfig;
+use crate::retention::RetentionPolicy;
+
+/// Most rollup segments merged by one job.
+const MAX_ROLLUP_INPUTS: usize = 64;
+
+/// What one listing of a tenant found, as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct TenantView {
+    /// Every block with a `meta.json`, live or not.
+    pub blocks: Vec<Arc<BlockMeta>>,
+    /// Blocks with a `compacted.json`, and when they were marked.
+    pub marked: BTreeMap<Uuid, DateTime<Utc>>,
+    /// Block directories with neither `meta.json` nor `compacted.json`: being written, or left
+    /// behind by a writer that died.
+    pub incomplete: Vec<Uuid>,
+    /// Every rollup segment with a `meta.json`, live or not.
+    pub segments: Vec<Arc<RollupMeta>>,
+    /// Segments with a `compacted.json`, and when they were marked.
+    pub segments_marked: BTreeMap<Uuid, DateTime<Utc>>,
+    /// Segment directories with neither file.
+    pub segments_incomplete: Vec<Uuid>,
+}
+
+/// Merge (and, when the tier moves on, filter) blocks into one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The blocks read, all of one time window.
+    pub inputs: Vec<Arc<BlockMeta>>,
+    /// Inputs whose spans are not yet in rollups: folded during the job, before its output
+    /// exists.
+    pub fold: Vec<Uuid>,
+    /// Compaction level of the output.
+    pub level: u32,
+    /// The lowest tier among the inputs.
+    pub from_tier: u32,
+    /// The tier of the output.
+    pub tier: u32,
+}
+
+/// Merge rollup segments of one day, widening old buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupJob {
+    /// The segments read.
+    pub inputs: Vec<Arc<RollupMeta>>,
+    /// Buckets starting before this (unix seconds) are widened to the coarse width.
+    pub coarse_before: i64,
+}
+
+/// An entry to mark compacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// The entry.
+    pub id: Uuid,
+    /// What replaced it (empty: dropped).
+    pub replaced_by: Vec<Uuid>,
+}
+
+/// The work of one cycle for one tenant, in the order the runner does it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Blocks to fold into rollups on their own (not an input of any job this cycle).
+    pub folds: Vec<Arc<BlockMeta>>,
+    /// Merges and tier rewrites.
+    pub jobs: Vec<Job>,
+    /// Blocks retention drops (their spans are in rollups already): marked, nothing written.
+    pub drops: Vec<Uuid>,
+    /// Replaced blocks whose marker is missing (a compactor stopped before writing it).
+    pub marks: Vec<Mark>,
+    /// Block entries to delete: marked longer than the grace period ago, half deleted, or
+    /// abandoned without a meta.
+    pub deletes: Vec<Uuid>,
+    /// Rollup segment merges.
+    pub rollup_jobs: Vec<RollupJob>,
+    /// Segments past `rollups_for`.
+    pub rollup_drops: Vec<Uuid>,
+    /// Replaced segments whose marker is missing.
+    pub rollup_marks: Vec<Mark>,
+    /// Segment entries to delete.
+    pub rollup_deletes: Vec<Uuid>,
+}
+
+impl Plan {
+    /// Whether the plan does nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Plan::default()
+    }
+}
+
+/// The shard that owns a time window of a tenant: FNV-1a over the tenant and the window number.
+/// Every block belongs to exactly one window, so compactors of different shards never share a
+/// block.
+pub fn owner(tenant: &TenantId, window: i64, shards: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in tenant.as_str().bytes().chain(window.to_be_bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % shards.max(1)
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX).max(1)
+}
+
+fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn past(now: DateTime<Utc>, since: DateTime<Utc>, period: Duration) -> bool {
+    age(now, since) >= period
+}
+
+/// Plans one cycle for `tenant`.
+pub fn plan(
+    tenant: &TenantId,
+    view: &TenantView,
+    policy: &RetentionPolicy,
+    config: &CompactorConfig,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut plan = Plan::default();
+    let window = secs(config.window);
+    let window_of = |meta: &BlockMeta| meta.end_time.timestamp().div_euclid(window);
+    let owned = |w: i64| owner(tenant, w, config.shards) == config.shard;
+
+    // Liveness, exactly as readers decide it.
+    let gone = superseded(
+        view.marked.keys().copied(),
+        view.blocks.iter().map(|b| b.compacted_from.as_slice()),
+    );
+    let live: Vec<&Arc<BlockMeta>> = view
+        .blocks
+        .iter()
+        .filter(|b| !gone.contains(&b.block_id))
+        .collect();
+    let live_ids: BTreeSet<Uuid> = live.iter().map(|b| b.block_id).collect();
+    let folded: BTreeSet<Uuid> = view
+        .segments
+        .iter()
+        .flat_map(|s| s.sources.iter().copied())
+        .collect();
+    let covered = |b: &BlockMeta| b.rolled_up || folded.contains(&b.block_id);
+
+    // Blocks by the tier their age puts them in.
+    let mut rewrites: BTreeMap<(i64, u32), Vec<Arc<BlockMeta>>> = BTreeMap::new();
+    let mut merges: BTreeMap<(i64, u32, u32), Vec<Arc<BlockMeta>>> = BTreeMap::new();
+    for block in live.iter().filter(|b| owned(window_of(b))) {
+        let target = policy.tier_for_age(age(now, block.end_time));
+        let w = window_of(block);
+        if target > block.retention_tier {
+            if policy.drops_everything(target) && covered(block) {
+                plan.drops.push(block.block_id);
+            } else if policy.drops_everything(target) {
+                plan.folds.push(Arc::clone(block));
+            } else {
+                rewrites
+                    .entry((w, target))
+                    .or_default()
+                    .push(Arc::clone(block));
+            }
+        } else {
+            // Windows still filling merge level by level (bounded rewriting); settled windows
+            // merge whatever is left, whatever its level.
+            let settled = (w + 2) * window <= now.timestamp();
+            let level = if settled { 0 } else { block.compaction_level };
+            merges
+                .entry((w, block.retention_tier, level))
+                .or_default()
+                .push(Arc::clone(block));
+        }
+    }
+    for ((_, tier), blocks) in rewrites.into_iter().rev() {
+        plan.jobs.extend(pack(blocks, config, 1, tier, &covered));
+    }
+    for ((_, tier, _), blocks) in merges.into_iter().rev() {
+        plan.jobs.extend(pack(blocks, config, 2, tier, &covered));
+    }
+    let in_jobs: BTreeSet<Uuid> = plan
+        .jobs
+        .iter()
+        .flat_map(|j| j.inputs.iter().map(|b| b.block_id))
+        .collect();
+    for block in &live {
+        if owned(window_of(block))
+            && !covered(block)
+            && !in_jobs.contains(&block.block_id)
+            && !plan.folds.iter().any(|f| f.block_id == block.block_id)
+        {
+            plan.folds.push(Arc::clone(block));
+        }
+    }
+
+    // Finish what a stopped compactor left: markers, then deletions.
+    plan.marks = missing_marks(
+        view.blocks
+            .iter()
+            .map(|b| (b.block_id, b.compacted_from.as_slice())),
+        &view.marked,
+        &view.blocks.iter().map(|b| b.block_id).collect(),
+    );
+    plan.deletes = deletions(&view.marked, &view.incomplete, config.grace_period, now);
+
+    plan_rollups(tenant, view, policy, config, now, &live_ids, &mut plan);
+    plan
+}
+
+/// Packs blocks (one window, one target tier) into jobs within the input, trace and byte
+/// bounds, smallest first. A job needs at least `min_inputs` inputs.
+fn pack(
+    mut blocks: Vec<Arc<BlockMeta>>,
+    config: &CompactorConfig,
+    min_inputs: usize,
+    tier: u32,
+    covered: &impl Fn(&BlockMeta) -> bool,
+) -> Vec<Job> {
+    blocks.sort_by_key(|b| (b.data_size, b.block_id));
+    let mut jobs = Vec::new();
+    let mut current: Vec<Arc<BlockMeta>> = Vec::new();
+    let (mut traces, mut bytes) = (0u64, 0u64);
+    let mut finish = |current: &mut Vec<Arc<BlockMeta>>| {
+        let inputs = std::mem::take(current);
+        if inputs.len() >= min_inputs {
+            let level = inputs.iter().map(|b| b.compaction_level).max().unwrap_or(0)
+                + u32::from(inputs.len() > 1);
+            jobs.push(Job {
+                fold: inputs
+                    .iter()
+                    .filter(|b| !covered(b))
+                    .map(|b| b.block_id)
+                    .collect(),
+                from_tier: inputs.iter().map(|b| b.retention_tier).min().unwrap_or(0),
+                level,
+                tier,
+                inputs,
+            });
+        }
+    };
+    for block in blocks {
+        let fits = current.len() < config.max_inputs
+            && traces + block.trace_count <= config.max_job_traces
+            && bytes + block.data_size <= config.max_job_bytes.as_u64();
+        if !fits {
+            finish(&mut current);
+            traces = 0;
+            bytes = 0;
+        }
+        traces += block.trace_count;
+        bytes += block.data_size;
+        current.push(block);
+    }
+    finish(&mut current);
+    jobs
+}
+
+/// Entries some other entry replaces that have no marker yet.
+fn missing_marks<'a>(
+    replacements: impl Iterator<Item = (Uuid, &'a [Uuid])>,
+    marked: &BTreeMap<Uuid, DateTime<Utc>>,
+    present: &BTreeSet<Uuid>,
+) -> Vec<Mark> {
+    let mut marks: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for (by, replaced) in replacements {
+        for id in replaced {
+            if present.contains(id) && !marked.contains_key(id) {
+                marks.entry(*id).or_default().push(by);
+            }
+        }
+    }
+    marks
+        .into_iter()
+        .map(|(id, replaced_by)| Mark { id, replaced_by })
+        .collect()
+}
+
+/// Marked entries past the grace period, and entries without meta (abandoned, or half
+/// deleted) older than it.
+fn deletions(
+    marked: &BTreeMap<Uuid, DateTime<Utc>>,
+    incomplete: &[Uuid],
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> Vec<Uuid> {
+    let mut out: Vec<Uuid> = marked
+        .iter()
+        .filter(|(_, at)| past(now, **at, grace))
+        .map(|(id, _)| *id)
+        .collect();
+    out.extend(
+        incomplete
+            .iter()
+            .filter(|id| uuid_time(**id).is_none_or(|made| past(now, made, grace))),
+    );
+    out
+}
+
+fn plan_rollups(
+    tenant: &TenantId,
+    view: &TenantView,
+    policy: &RetentionPolicy,
+    config: &CompactorConfig,
+    now: DateTime<Utc>,
+    live_blocks: &BTreeSet<Uuid>,
+    plan: &mut Plan,
+) {
+    let gone = superseded(
+        view.segments_marked.keys().copied(),
+        view.segments.iter().map(|s| s.compacted_from.as_slice()),
+    );
+    let day_of = |s: &RollupMeta| s.start_time.timestamp().div_euclid(86_400);
+    let owned = |day: i64| owner(tenant, day, config.shards) == config.shard;
+    let coarse = u32::try_from(config.rollups.coarse_bucket.as_secs()).unwrap_or(u32::MAX);
+    let coarse_before = (now.timestamp() - secs(config.rollups.coarse_after)).max(0);
+    let coarse_before = coarse_before - coarse_before.rem_euclid(i64::from(coarse.max(1)));
+    let mut days: BTreeMap<i64, Vec<Arc<RollupMeta>>> = BTreeMap::new();
+    for segment in view
+        .segments
+        .iter()
+        .filter(|s| !gone.contains(&s.segment_id))
+    {
+        if !owned(day_of(segment)) {
+            continue;
+        }
+        if past(now, segment.end_time, policy.rollups_for()) {
+            plan.rollup_drops.push(segment.segment_id);
+            continue;
+        }
+        // A fold segment is what marks its block as counted: it can be merged away only once
+        // that block has been replaced by one that says so itself.
+        if segment.sources.iter().any(|b| live_blocks.contains(b)) {
+            continue;
+        }
+        days.entry(day_of(segment))
+            .or_default()
+            .push(Arc::clone(segment));
+    }
+    for segments in days.into_values() {
+        let widen = |s: &RollupMeta| {
+            s.min_bucket_seconds < coarse && s.start_time.timestamp() < coarse_before
+        };
+        if segments.len() < 2 && !segments.iter().any(|s| widen(s)) {
+            continue;
+        }
+        for chunk in segments.chunks(MAX_ROLLUP_INPUTS) {
+            if chunk.len() >= 2 || chunk.iter().any(|s| widen(s)) {
+                plan.rollup_jobs.push(RollupJob {
+                    inputs: chunk.to_vec(),
+                    coarse_before,
+                });
+            }
+        }
+    }
+    plan.rollup_marks = missing_marks(
+        view.segments
+            .iter()
+            .map(|s| (s.segment_id, s.compacted_from.as_slice())),
+        &view.segments_marked,
+        &view.segments.iter().map(|s| s.segment_id).collect(),
+    );
+    plan.rollup_deletes = deletions(
+        &view.segments_marked,
+        &view.segments_incomplete,
+        config.grace_period,
+        now,
+    );
+}
+
+#[cfg(test)]
+#[path = "planner_tests.rs"]
+mod tests;
