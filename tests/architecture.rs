@@ -27,6 +27,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "strata-compactor",
+        &["strata-model", "strata-block", "strata-storage"],
+    ),
+    (
         "strata-api",
         &["strata-model", "strata-query", "strata-traceql"],
     ),
@@ -38,6 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strata-block",
             "strata-ingest",
             "strata-query",
+            "strata-compactor",
             "strata-api",
         ],
     ),

@@ -7,6 +7,7 @@ mod support;
 
 mod architecture;
 mod bad_input;
+mod compaction;
 mod config_files;
 mod durability;
 mod otel_sdk;

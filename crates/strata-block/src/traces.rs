@@ -169,10 +169,20 @@ impl TraceMerge {
 
     /// The next trace, combined from every input that holds it.
     pub async fn next(&mut self) -> Result<Option<StoredTrace>> {
+        self.next_with(|_, _| {}).await
+    }
+
+    /// The next trace, like [`TraceMerge::next`]; `each` sees every input's copy first, with the
+    /// input's position in the list given to [`TraceMerge::open`].
+    pub async fn next_with(
+        &mut self,
+        mut each: impl FnMut(usize, &StoredTrace),
+    ) -> Result<Option<StoredTrace>> {
         let Some(Reverse((id, first))) = self.heap.pop() else {
             return Ok(None);
         };
         let mut trace = self.take(first)?;
+        each(first, &trace);
         self.advance(first).await?;
         let mut combined = false;
         while let Some(Reverse((next_id, i))) = self.heap.peek().copied() {
@@ -181,6 +191,7 @@ impl TraceMerge {
             }
             self.heap.pop();
             let copy = self.take(i)?;
+            each(i, &copy);
             trace.spans.extend(copy.spans);
             trace.weight = trace.weight.max(copy.weight);
             combined = true;

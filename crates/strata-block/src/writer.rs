@@ -394,9 +394,18 @@ pub fn encode_block(
     writer.finish()
 }
 
-/// Uploads a block: data first, then the bloom shards and `tags.json`, then `meta.json`, so a block is visible
-/// only once everything it refers to is in place.
+/// Uploads a block: data first, then the bloom shards and `tags.json`, then `meta.json`, so a
+/// block is visible only once everything it refers to is in place.
 pub async fn upload_block(storage: &strata_storage::Storage, block: &EncodedBlock) -> Result<()> {
+    upload_block_files(storage, block).await?;
+    commit_block(storage, &block.meta).await
+}
+
+/// Uploads everything of a block but its `meta.json`: the block does not exist yet.
+pub async fn upload_block_files(
+    storage: &strata_storage::Storage,
+    block: &EncodedBlock,
+) -> Result<()> {
     let tenant = TenantId::new(&block.meta.tenant)
         .map_err(|e| Error::Writer(format!("block tenant: {e}")))?;
     let id = block.meta.block_id;
@@ -412,10 +421,17 @@ pub async fn upload_block(storage: &strata_storage::Storage, block: &EncodedBloc
     storage
         .put(&crate::layout::tags_path(&tenant, id), block.tags.clone())
         .await?;
+    Ok(())
+}
+
+/// Writes a block's `meta.json`, the moment it comes into existence.
+pub async fn commit_block(storage: &strata_storage::Storage, meta: &BlockMeta) -> Result<()> {
+    let tenant =
+        TenantId::new(&meta.tenant).map_err(|e| Error::Writer(format!("block tenant: {e}")))?;
     storage
         .put(
-            &crate::layout::meta_path(&tenant, id),
-            Bytes::from(block.meta.to_json()),
+            &crate::layout::meta_path(&tenant, meta.block_id),
+            Bytes::from(meta.to_json()),
         )
         .await?;
     Ok(())

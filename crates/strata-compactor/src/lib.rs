@@ -13,10 +13,16 @@
 
 pub mod config;
 mod error;
+mod jobs;
+mod metrics;
 pub mod planner;
 pub mod retention;
+mod runner;
 
 pub use config::{CompactorConfig, RetentionConfig, RollupConfig};
 pub use error::{Error, Result};
+pub use jobs::JobOutcome;
+pub use metrics::CompactorMetrics;
 pub use planner::{Job, Plan, RollupJob, TenantView, plan};
 pub use retention::{Keep, RetentionPolicy, Tier, TraceFacts, sample_point};
+pub use runner::{Checkpoints, Compactor, CycleReport, FaultHook};

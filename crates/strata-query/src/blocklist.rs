@@ -1,23 +1,49 @@
-//! The blocks each tenant has, as listed in object storage: refreshed by polling, with each
-//! block's `meta.json` read once (blocks are immutable). A block whose `meta.json` is missing is
-//! still being written, or was abandoned, and does not exist.
+//! The live blocks of each tenant, refreshed by polling. A poll reads the tenant index the
+//! compactor writes, when there is one, and lists only the blocks made since (block IDs are
+//! UUIDv7 and sort by time); without an index it lists the tenant's blocks. Each `meta.json` is
+//! read once (blocks are immutable). Liveness follows `strata_block::catalog`: a block without
+//! `meta.json` does not exist yet, and one that is marked compacted or named in another
+//! block's `compacted_from` no longer counts, so a trace is never read from a block and from
+//! its replacement.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use parking_lot::RwLock;
-use strata_block::{BlockMeta, layout};
+use strata_block::catalog::{list_entries, list_entries_after, superseded, uuid_floor};
+use strata_block::{BlockMeta, layout, read_index};
 use strata_model::TenantId;
 use strata_storage::{Path, Storage};
 use uuid::Uuid;
 
 use crate::error::Result;
 
+/// Blocks made up to this long before a tenant index was written are listed again on top of
+/// it, so a block cut before the index but uploaded after it is not missed.
+const INDEX_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What is known of one tenant.
+#[derive(Default, Clone)]
+struct TenantBlocks {
+    /// Every block with a meta, live or not.
+    metas: BTreeMap<Uuid, Arc<BlockMeta>>,
+    /// Blocks that no longer count.
+    gone: BTreeSet<Uuid>,
+}
+
+impl TenantBlocks {
+    fn live(&self) -> impl Iterator<Item = &Arc<BlockMeta>> {
+        self.metas
+            .values()
+            .filter(|m| !self.gone.contains(&m.block_id))
+    }
+}
+
 /// Blocks per tenant.
 pub struct Blocklist {
     storage: Storage,
-    tenants: RwLock<HashMap<TenantId, BTreeMap<Uuid, Arc<BlockMeta>>>>,
+    tenants: RwLock<HashMap<TenantId, TenantBlocks>>,
 }
 
 impl Blocklist {
@@ -29,12 +55,12 @@ impl Blocklist {
         }
     }
 
-    /// The tenant's blocks, oldest first.
+    /// The tenant's live blocks, oldest first.
     pub fn blocks(&self, tenant: &TenantId) -> Vec<Arc<BlockMeta>> {
         self.tenants
             .read()
             .get(tenant)
-            .map(|blocks| blocks.values().cloned().collect())
+            .map(|t| t.live().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -43,9 +69,9 @@ impl Blocklist {
         self.tenants.read().keys().cloned().collect()
     }
 
-    /// Blocks known, all tenants.
+    /// Live blocks known, all tenants.
     pub fn len(&self) -> usize {
-        self.tenants.read().values().map(BTreeMap::len).sum()
+        self.tenants.read().values().map(|t| t.live().count()).sum()
     }
 
     /// Whether no block is known.
@@ -53,20 +79,32 @@ impl Blocklist {
         self.len() == 0
     }
 
-    /// Adds a block whose meta is known already (one this process uploaded).
-    pub fn add(&self, meta: Arc<BlockMeta>) {
-        let Ok(tenant) = TenantId::new(&meta.tenant) else {
-            return;
-        };
+    /// Whether `block` of `tenant` is known to be replaced or dropped.
+    pub fn is_gone(&self, tenant: &TenantId, block: &Uuid) -> bool {
         self.tenants
-            .write()
-            .entry(tenant)
-            .or_default()
-            .insert(meta.block_id, meta);
+            .read()
+            .get(tenant)
+            .is_some_and(|t| t.gone.contains(block))
     }
 
-    /// Lists every tenant's blocks, reads the metas it has not seen, and forgets blocks that are
-    /// gone. A tenant or block that cannot be listed keeps what was known of it.
+    /// Adds a block whose meta is known already (one this process uploaded). Returns false, and
+    /// adds nothing, when the block is known to be replaced.
+    pub fn add(&self, meta: Arc<BlockMeta>) -> bool {
+        let Ok(tenant) = TenantId::new(&meta.tenant) else {
+            return false;
+        };
+        let mut all = self.tenants.write();
+        let blocks = all.entry(tenant).or_default();
+        if blocks.gone.contains(&meta.block_id) {
+            return false;
+        }
+        blocks.gone.extend(meta.compacted_from.iter().copied());
+        blocks.metas.insert(meta.block_id, meta);
+        true
+    }
+
+    /// Refreshes every tenant, and forgets blocks that are gone. A tenant that cannot be listed
+    /// keeps what was known of it.
     pub async fn poll(&self) -> Result<()> {
         let tenants = self.storage.list_dirs(&Path::from("")).await?;
         let mut seen = HashMap::new();
@@ -91,23 +129,41 @@ impl Blocklist {
         Ok(())
     }
 
-    async fn poll_tenant(&self, tenant: &TenantId) -> Result<BTreeMap<Uuid, Arc<BlockMeta>>> {
-        let ids: Vec<Uuid> = self
-            .storage
-            .list_dirs(&layout::blocks_prefix(tenant))
-            .await?
-            .iter()
-            .filter_map(|d| Uuid::parse_str(d).ok())
-            .collect();
+    async fn poll_tenant(&self, tenant: &TenantId) -> Result<TenantBlocks> {
         let known = self.tenants.read().get(tenant).cloned().unwrap_or_default();
-        let mut blocks = BTreeMap::new();
-        let mut unknown = Vec::new();
-        for id in ids {
-            match known.get(&id) {
-                Some(meta) => {
-                    blocks.insert(id, Arc::clone(meta));
+        let mut metas: BTreeMap<Uuid, Arc<BlockMeta>> = BTreeMap::new();
+        let mut marked: Vec<Uuid> = Vec::new();
+        let index = match read_index(&self.storage, tenant).await {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "ignoring an unreadable tenant index; listing instead");
+                None
+            }
+        };
+        let entries = match &index {
+            Some(index) => {
+                for meta in &index.blocks {
+                    metas.insert(meta.block_id, Arc::new(meta.clone()));
                 }
-                None => unknown.push(id),
+                marked.extend(index.compacted.iter().copied());
+                let after = uuid_floor(index.created_at - INDEX_OVERLAP);
+                list_entries_after(&self.storage, tenant, layout::BLOCKS_DIR, after).await?
+            }
+            None => list_entries(&self.storage, tenant, layout::BLOCKS_DIR).await?,
+        };
+        let mut unknown = Vec::new();
+        for (id, entry) in &entries {
+            if entry.has_marker {
+                marked.push(*id);
+            }
+            if !entry.has_meta || metas.contains_key(id) {
+                continue;
+            }
+            match known.metas.get(id) {
+                Some(meta) => {
+                    metas.insert(*id, Arc::clone(meta));
+                }
+                None => unknown.push(*id),
             }
         }
         let fetched: Vec<Option<Arc<BlockMeta>>> = futures::stream::iter(unknown)
@@ -116,9 +172,10 @@ impl Blocklist {
             .collect()
             .await;
         for meta in fetched.into_iter().flatten() {
-            blocks.insert(meta.block_id, meta);
+            metas.insert(meta.block_id, meta);
         }
-        Ok(blocks)
+        let gone = superseded(marked, metas.values().map(|m| m.compacted_from.as_slice()));
+        Ok(TenantBlocks { metas, gone })
     }
 
     async fn read_meta(&self, tenant: &TenantId, id: Uuid) -> Option<Arc<BlockMeta>> {
@@ -137,7 +194,7 @@ impl Blocklist {
                     None
                 }
             },
-            // No meta yet: the block is being written (or its writer died); it does not exist.
+            // No meta: the block was deleted between listing and reading; it does not exist.
             Err(e) if e.is_not_found() => None,
             Err(e) => {
                 tracing::warn!(%path, error = %e, "could not read meta.json; will retry at the next poll");

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod metrics;
 mod search;
+mod stats;
 mod tags;
 mod trace_by_id;
 
@@ -21,6 +22,8 @@ pub use metrics::QueryMetrics;
 pub use search::{
     OutValue, SearchMetrics, SearchRequest, SearchResult, SpanHit, SpansetHit, TraceHit,
 };
+pub use stats::{OperationStats, StatsRequest, StatsResult};
+pub use strata_block::RollupCell;
 pub use strata_block::{TagSummary, TagValue, TagValues};
 pub use tags::TagDiscovery;
 pub use trace_by_id::{Querier, RecentData, TimeRange, TraceLookup};

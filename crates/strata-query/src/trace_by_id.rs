@@ -78,6 +78,8 @@ pub struct Querier {
     /// The recent data's tag summary per tenant, and when it was made.
     pub(crate) recent_tags: parking_lot::Mutex<HashMap<TenantId, (Instant, Arc<TagSummary>)>>,
     pub(crate) metrics: QueryMetrics,
+    /// Rollup segment metas seen (immutable; pruned to what the last listing found).
+    pub(crate) segment_metas: parking_lot::Mutex<HashMap<Uuid, Arc<strata_block::RollupMeta>>>,
 }
 
 impl Querier {
@@ -98,6 +100,7 @@ impl Querier {
                 usize::try_from(config.footer_cache_bytes.as_u64()).unwrap_or(usize::MAX),
             ),
             recent_tags: parking_lot::Mutex::new(HashMap::new()),
+            segment_metas: parking_lot::Mutex::new(HashMap::new()),
             tag_summaries: ByteCache::new(
                 usize::try_from(config.tag_cache_bytes.as_u64()).unwrap_or(usize::MAX),
             ),
@@ -134,24 +137,25 @@ impl Querier {
         }
     }
 
-    /// The tenant's blocks: the blocklist, plus blocks the ingester uploaded that no poll has
-    /// listed yet (which are added to the blocklist).
+    /// The tenant's live blocks: the blocklist, plus blocks the ingester uploaded that no poll
+    /// has listed yet (which are added to the blocklist), less any the compactor replaced.
     pub(crate) fn tenant_blocks(&self, tenant: &TenantId) -> Vec<Arc<BlockMeta>> {
-        let mut blocks = self.blocklist.blocks(tenant);
         if let Some(recent) = &self.recent {
-            let known: HashSet<Uuid> = blocks.iter().map(|b| b.block_id).collect();
+            let known: HashSet<Uuid> = self
+                .blocklist
+                .blocks(tenant)
+                .iter()
+                .map(|b| b.block_id)
+                .collect();
             for meta in recent.recent_blocks(tenant) {
-                if !known.contains(&meta.block_id) {
-                    let meta = Arc::new(meta);
-                    self.blocklist.add(Arc::clone(&meta));
+                if !known.contains(&meta.block_id) && self.blocklist.add(Arc::new(meta)) {
                     self.metrics
                         .blocklist_blocks
                         .set(self.blocklist.len() as i64);
-                    blocks.push(meta);
                 }
             }
         }
-        blocks
+        self.blocklist.blocks(tenant)
     }
 
     /// The block's footer and page index, from the cache or one read.

@@ -46,10 +46,13 @@ impl Storage {
                     key: "storage.local.path",
                     message: format!("cannot create {}: {e}", path.display()),
                 })?;
-                let store = LocalFileSystem::new_with_prefix(path).map_err(|e| Error::Config {
-                    key: "storage.local.path",
-                    message: e.to_string(),
-                })?;
+                // Deleting a block's last object removes its directory too, as on a bucket.
+                let store = LocalFileSystem::new_with_prefix(path)
+                    .map_err(|e| Error::Config {
+                        key: "storage.local.path",
+                        message: e.to_string(),
+                    })?
+                    .with_automatic_cleanup(true);
                 (Arc::new(store), format!("local:{}", path.display()))
             }
             StorageBackend::S3 => {

@@ -1,0 +1,203 @@
+//! Running the parts of a plan: block jobs (merge, and filter when the tier moves on), folds
+//! of blocks into rollups, rollup merges, markers. Each writes its outputs before anything that
+//! makes them count, so stopping between any two steps loses nothing and counts nothing twice.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use strata_block::catalog::{CompactedMarker, mark_compacted};
+use strata_block::{
+    BlockConfig, BlockIdentity, BlockMeta, BlockTraceReader, BlockWriter, Rollup, TraceMerge,
+    commit_block, encode_segment, layout, read_segment, upload_block_files, upload_segment,
+};
+use strata_model::TenantId;
+use strata_storage::{Path, Storage};
+use uuid::Uuid;
+
+use crate::error::{ForTenant, Result};
+use crate::planner::{Job, RollupJob};
+use crate::retention::{RetentionPolicy, TraceFacts};
+use crate::runner::Checkpoints;
+
+/// What one block job did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobOutcome {
+    /// Spans read from the inputs.
+    pub spans_in: u64,
+    /// Spans written to the output.
+    pub spans_out: u64,
+    /// Traces written.
+    pub traces_out: u64,
+    /// Bytes of the inputs' `data.parquet`.
+    pub bytes_in: u64,
+    /// Bytes of the output's `data.parquet` (0 when nothing was kept).
+    pub bytes_out: u64,
+    /// The output block, unless every trace was sampled away.
+    pub output: Option<Arc<BlockMeta>>,
+}
+
+pub(crate) struct JobContext<'a> {
+    pub(crate) storage: &'a Storage,
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) block_config: &'a BlockConfig,
+    pub(crate) bucket_seconds: u32,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) checkpoints: &'a Checkpoints,
+}
+
+impl JobContext<'_> {
+    /// Runs a block job: k-way merge of the inputs, retention filter, rollups of the inputs not
+    /// yet counted, output block with meta last, then the inputs' markers.
+    pub(crate) async fn run_job(&self, job: &Job, policy: &RetentionPolicy) -> Result<JobOutcome> {
+        let tenant = self.tenant;
+        let mut merge = TraceMerge::open(self.storage, &job.inputs)
+            .await
+            .for_tenant(tenant)?;
+        let fold_of: Vec<Option<usize>> = job
+            .inputs
+            .iter()
+            .map(|b| job.fold.iter().position(|f| *f == b.block_id))
+            .collect();
+        let mut folds: Vec<Rollup> = job.fold.iter().map(|_| Rollup::new()).collect();
+        let out_id = Uuid::now_v7();
+        let identity = BlockIdentity {
+            tenant: tenant.clone(),
+            block_id: out_id,
+            compaction_level: job.level,
+            retention_tier: job.tier,
+            compacted_from: job.inputs.iter().map(|b| b.block_id).collect(),
+            rolled_up: true,
+        };
+        let mut writer =
+            BlockWriter::new(identity, self.block_config.clone()).for_tenant(tenant)?;
+        let mut outcome = JobOutcome {
+            bytes_in: job.inputs.iter().map(|b| b.data_size).sum(),
+            ..JobOutcome::default()
+        };
+        let bucket = self.bucket_seconds;
+        loop {
+            let mut spans_in = 0u64;
+            let next = merge
+                .next_with(|input, copy| {
+                    spans_in += copy.spans.len() as u64;
+                    if let Some(f) = fold_of[input] {
+                        copy.spans.iter().for_each(|s| folds[f].add_span(s, bucket));
+                    }
+                })
+                .await
+                .for_tenant(tenant)?;
+            outcome.spans_in += spans_in;
+            let Some(trace) = next else { break };
+            let weight = if job.tier > job.from_tier {
+                let facts = TraceFacts::of(trace.trace_id, &trace.spans);
+                policy.survive(&facts, job.from_tier, job.tier, trace.weight)
+            } else {
+                Some(trace.weight)
+            };
+            if let Some(weight) = weight {
+                writer
+                    .push_weighted_trace(&trace.spans, weight)
+                    .for_tenant(tenant)?;
+                outcome.traces_out += 1;
+            }
+        }
+        // Rollups first: a fold segment is what says its block's spans are counted.
+        for (id, rollup) in job.fold.iter().zip(&folds) {
+            self.write_fold(*id, rollup).await?;
+        }
+        let replaced_by = match outcome.traces_out {
+            0 => Vec::new(),
+            _ => {
+                let block = writer.finish().for_tenant(tenant)?;
+                outcome.spans_out = block.meta.span_count;
+                outcome.bytes_out = block.meta.data_size;
+                upload_block_files(self.storage, &block)
+                    .await
+                    .for_tenant(tenant)?;
+                self.checkpoints.reach("output written, meta not yet")?;
+                commit_block(self.storage, &block.meta)
+                    .await
+                    .for_tenant(tenant)?;
+                self.checkpoints
+                    .reach("output committed, inputs not marked")?;
+                outcome.output = Some(Arc::new(block.meta));
+                vec![out_id]
+            }
+        };
+        for input in &job.inputs {
+            self.mark(
+                &layout::block_prefix(tenant, input.block_id),
+                input.block_id,
+                &replaced_by,
+            )
+            .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Folds a whole block into a rollup segment named after it.
+    pub(crate) async fn fold_block(&self, meta: &Arc<BlockMeta>) -> Result<u64> {
+        let mut reader = BlockTraceReader::open(self.storage, Arc::clone(meta))
+            .await
+            .for_tenant(self.tenant)?;
+        let mut rollup = Rollup::new();
+        while let Some(trace) = reader.next().await.for_tenant(self.tenant)? {
+            trace
+                .spans
+                .iter()
+                .for_each(|s| rollup.add_span(s, self.bucket_seconds));
+        }
+        self.write_fold(meta.block_id, &rollup).await?;
+        Ok(rollup.span_count())
+    }
+
+    async fn write_fold(&self, block: Uuid, rollup: &Rollup) -> Result<()> {
+        let (meta, data) = encode_segment(self.tenant, block, rollup, vec![block], vec![])
+            .for_tenant(self.tenant)?;
+        upload_segment(self.storage, &meta, data)
+            .await
+            .for_tenant(self.tenant)?;
+        self.checkpoints.reach("rollup of a block written")
+    }
+
+    /// Merges rollup segments into one, widening old buckets, then marks the inputs.
+    pub(crate) async fn run_rollup_job(&self, job: &RollupJob, coarse_seconds: u32) -> Result<()> {
+        let mut merged = Rollup::new();
+        for input in &job.inputs {
+            let rows = read_segment(self.storage, input)
+                .await
+                .for_tenant(self.tenant)?;
+            merged.merge(&rows).for_tenant(self.tenant)?;
+        }
+        let merged = merged
+            .coarsened(coarse_seconds, job.coarse_before)
+            .for_tenant(self.tenant)?;
+        let inputs: Vec<Uuid> = job.inputs.iter().map(|s| s.segment_id).collect();
+        let out = Uuid::now_v7();
+        let (meta, data) = encode_segment(self.tenant, out, &merged, vec![], inputs.clone())
+            .for_tenant(self.tenant)?;
+        upload_segment(self.storage, &meta, data)
+            .await
+            .for_tenant(self.tenant)?;
+        self.checkpoints
+            .reach("rollup merge committed, inputs not marked")?;
+        for id in inputs {
+            self.mark(&layout::rollup_prefix(self.tenant, id), id, &[out])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes an entry's marker.
+    pub(crate) async fn mark(&self, prefix: &Path, id: Uuid, replaced_by: &[Uuid]) -> Result<()> {
+        let marker = CompactedMarker {
+            id,
+            compacted_at: self.now,
+            replaced_by: replaced_by.to_vec(),
+        };
+        mark_compacted(self.storage, prefix, &marker)
+            .await
+            .for_tenant(self.tenant)?;
+        self.checkpoints.reach("an input marked")
+    }
+}

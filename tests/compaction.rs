@@ -1,0 +1,563 @@
+//! The compactor end to end, with an injected clock: the workload is cut into ingester-like
+//! blocks on local disk, aged through every retention tier of the runbook policy, and checked
+//! after each step through the querier (trace by ID, search, stats) and the blocks themselves;
+//! then the compactor is stopped at every step it can die at and restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use strata_bench::workload::{Workload, WorkloadConfig};
+use strata_block::{BlockConfig, BlockIdentity, BlockTraceReader, encode_block, upload_block};
+use strata_compactor::{
+    Compactor, CompactorConfig, CompactorMetrics, CycleReport, RetentionConfig, sample_point,
+};
+use strata_model::{Span, StatusCode, TenantId, TraceId};
+use strata_query::{Querier, QueryConfig, QueryMetrics, SearchRequest, StatsRequest};
+use strata_storage::{LocalConfig, Storage, StorageConfig};
+
+const RUNBOOK: &str = "tiers:\n  - after: 0h\n    keep: all\n  - after: 24h\n    keep: { sample: 0.10, errors: true, slower_than: 1s }\n  - after: 7d\n    keep: { errors: true }\n  - after: 30d\n    keep: none\nrollups_for: 400d\n";
+
+/// The original data: every span by trace.
+struct Original {
+    traces: BTreeMap<TraceId, Vec<Span>>,
+    start: DateTime<Utc>,
+}
+
+impl Original {
+    fn has_error(&self, id: &TraceId) -> bool {
+        self.traces[id]
+            .iter()
+            .any(|s| s.status_code == StatusCode::ERROR)
+    }
+
+    fn duration_nanos(&self, id: &TraceId) -> u64 {
+        let spans = &self.traces[id];
+        let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap();
+        let end = spans.iter().map(|s| s.end_unix_nano).max().unwrap();
+        end - start
+    }
+
+    /// The traces (and weights) each tier of the runbook keeps, computed from the spans.
+    fn expected(&self, tier: u32) -> BTreeMap<TraceId, f64> {
+        self.traces
+            .keys()
+            .filter_map(|id| {
+                let error = self.has_error(id);
+                let slow = self.duration_nanos(id) > 1_000_000_000;
+                let sampled = sample_point(id) < 0.10;
+                match tier {
+                    0 => Some((*id, 1.0)),
+                    1 if error || slow => Some((*id, 1.0)),
+                    1 if sampled => Some((*id, 10.0)),
+                    2 if error => Some((*id, 1.0)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+}
+
+fn local_storage(dir: &std::path::Path) -> Storage {
+    Storage::from_config(&StorageConfig {
+        local: LocalConfig {
+            path: dir.to_owned(),
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Writes `blocks` ingester-like blocks of the workload; the spans of a few traces are split
+/// over two neighbouring blocks, as a trace that went idle and then got late spans would be.
+async fn ingest(
+    storage: &Storage,
+    traces: usize,
+    blocks: usize,
+    seed: u64,
+    split: bool,
+) -> Original {
+    let start_unix_nano = 1_767_225_600_000_000_000;
+    let mut workload = Workload::new(WorkloadConfig {
+        seed,
+        start_unix_nano,
+        traces_per_second: 50.0,
+        error_ratio: 0.1,
+        slow_ratio: 0.05,
+    });
+    let generated: Vec<Vec<Span>> = (0..traces)
+        .map(|_| strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0)
+        .collect();
+    let per_block = traces.div_ceil(blocks);
+    let mut block_spans: Vec<Vec<Span>> = vec![Vec::new(); blocks];
+    for (i, spans) in generated.iter().enumerate() {
+        let b = i / per_block;
+        if split && i % per_block == 0 && b > 0 {
+            // The first trace of each block but the first leaves half its spans behind.
+            let (early, late) = spans.split_at(spans.len() / 2);
+            block_spans[b - 1].extend_from_slice(early);
+            block_spans[b].extend_from_slice(late);
+        } else {
+            block_spans[b].extend_from_slice(spans);
+        }
+    }
+    let tenant = TenantId::default_tenant();
+    for spans in block_spans {
+        let block = encode_block(
+            BlockIdentity::fresh(tenant.clone()),
+            BlockConfig::default(),
+            spans,
+        )
+        .unwrap();
+        upload_block(storage, &block).await.unwrap();
+    }
+    let mut by_trace = BTreeMap::new();
+    for spans in generated {
+        by_trace.insert(spans[0].trace_id, spans);
+    }
+    Original {
+        traces: by_trace,
+        start: chrono::DateTime::from_timestamp_nanos(start_unix_nano as i64),
+    }
+}
+
+fn compactor(storage: &Storage) -> Compactor {
+    let retention: RetentionConfig = serde_yaml_ng::from_str(RUNBOOK).unwrap();
+    retention.validate().unwrap();
+    Compactor::new(
+        storage.clone(),
+        CompactorConfig::default(),
+        retention,
+        BlockConfig::default(),
+        CompactorMetrics::default(),
+    )
+}
+
+fn quiet(r: &CycleReport) -> bool {
+    r.jobs + r.folds + r.drops + r.rollup_jobs + r.rollup_drops + r.deleted + r.recovered_marks == 0
+}
+
+/// Runs cycles at `now` until one has nothing to do.
+async fn settle(compactor: &Compactor, now: DateTime<Utc>) -> strata_compactor::Result<u32> {
+    for cycles in 1..=12 {
+        if quiet(&compactor.run_cycle(now).await?) {
+            return Ok(cycles);
+        }
+    }
+    panic!("compaction at {now} did not settle in 12 cycles");
+}
+
+/// Every trace in the live blocks, with its span count and weight, read block by block; a
+/// trace in two live blocks fails the test.
+async fn stored(storage: &Storage) -> BTreeMap<TraceId, (usize, f64)> {
+    let querier = querier(storage).await;
+    let mut out = BTreeMap::new();
+    for meta in querier.blocklist().blocks(&TenantId::default_tenant()) {
+        let mut reader = BlockTraceReader::open(storage, meta).await.unwrap();
+        while let Some(trace) = reader.next().await.unwrap() {
+            let previous = out.insert(trace.trace_id, (trace.spans.len(), trace.weight));
+            assert!(
+                previous.is_none(),
+                "trace {} is in two live blocks",
+                trace.trace_id
+            );
+        }
+    }
+    out
+}
+
+async fn querier(storage: &Storage) -> Querier {
+    let querier = Querier::new(
+        storage.clone(),
+        QueryConfig::default(),
+        None,
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+    querier
+}
+
+/// Trace IDs `{ }` finds, asserting none comes twice.
+async fn search_all(querier: &Querier) -> BTreeSet<TraceId> {
+    let request = SearchRequest {
+        query: Arc::new(strata_traceql::parse("{ }").unwrap()),
+        limit: 1_000_000,
+        spans_per_spanset: 1,
+        range: None,
+        min_duration_nanos: None,
+        max_duration_nanos: None,
+    };
+    let result = querier
+        .search(&TenantId::default_tenant(), request)
+        .await
+        .unwrap();
+    let mut ids = BTreeSet::new();
+    for hit in result.traces {
+        assert!(
+            ids.insert(hit.trace_id),
+            "search returned {} twice",
+            hit.trace_id
+        );
+    }
+    ids
+}
+
+/// Span and error counts per (service, span name) of the original spans.
+fn true_counts(original: &Original) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for span in original.traces.values().flatten() {
+        let key = (
+            span.service_name().unwrap_or_default().to_owned(),
+            span.name.to_string(),
+        );
+        let c = counts.entry(key).or_default();
+        c.0 += 1;
+        c.1 += u64::from(span.status_code == StatusCode::ERROR);
+    }
+    counts
+}
+
+/// Checks the rollups against the original spans: exact counts per operation, and p99 within
+/// the sketch's bound for operations with at least 100 spans. Returns the bucket width seen.
+async fn check_rollups(storage: &Storage, original: &Original) -> u32 {
+    let querier = querier(storage).await;
+    let stats = querier
+        .stats(
+            &TenantId::default_tenant(),
+            &StatsRequest {
+                service: None,
+                name: None,
+                start: original.start - Duration::days(1),
+                end: original.start + Duration::days(2),
+            },
+        )
+        .await
+        .unwrap();
+    let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for op in &stats.operations {
+        let c = got
+            .entry((op.service.clone(), op.name.clone()))
+            .or_default();
+        c.0 += op.cell.spans;
+        c.1 += op.cell.errors;
+    }
+    assert_eq!(got, true_counts(original), "rollup counts per operation");
+    let mut checked = 0;
+    for op in stats.operations.iter().filter(|o| o.cell.spans >= 100) {
+        let mut durations: Vec<u64> = original
+            .traces
+            .values()
+            .flatten()
+            .filter(|s| {
+                s.service_name().unwrap_or_default() == op.service
+                    && *s.name == *op.name
+                    && s.kind.0 == op.kind
+            })
+            .map(|s| s.end_unix_nano - s.start_unix_nano)
+            .collect();
+        durations.sort_unstable();
+        assert_eq!(durations.len() as u64, op.cell.spans);
+        let truth = durations[(0.99 * (durations.len() - 1) as f64) as usize] as f64;
+        let estimate = op.cell.quantile(0.99).unwrap();
+        let bound = strata_block::SKETCH_RELATIVE_ACCURACY * truth;
+        assert!(
+            (estimate - truth).abs() <= bound + 1e-9,
+            "{} {}: p99 {estimate} vs true {truth} (bound {bound})",
+            op.service,
+            op.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} operations had 100 spans");
+    stats.bucket_seconds
+}
+
+fn dirs(root: &std::path::Path, sub: &str) -> usize {
+    std::fs::read_dir(root.join("single-tenant").join(sub))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn compaction_ages_traces_through_every_tier_and_rollups_outlive_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let storage = local_storage(dir.path());
+        let original = ingest(&storage, 1_500, 6, 11, true).await;
+        let compactor = compactor(&storage);
+        let t0 = original.start;
+        let all_spans: usize = original.traces.values().map(Vec::len).sum();
+
+        // Fresh: the six blocks of one window merge into one; nothing is dropped.
+        settle(&compactor, t0 + Duration::minutes(5)).await.unwrap();
+        let live = querier(&storage)
+            .await
+            .blocklist()
+            .blocks(&TenantId::default_tenant());
+        assert_eq!(live.len(), 1, "one window, one block");
+        assert_eq!(live[0].compaction_level, 1);
+        assert_eq!(live[0].span_count as usize, all_spans);
+        let now_stored = stored(&storage).await;
+        assert_eq!(now_stored.len(), original.traces.len());
+        for (id, spans) in &original.traces {
+            assert_eq!(now_stored[id], (spans.len(), 1.0), "trace {id}");
+        }
+        assert_eq!(check_rollups(&storage, &original).await, 60);
+
+        // Each tier in turn: exactly the traces it keeps, with their weights.
+        for (tier, age) in [
+            (1, Duration::hours(25)),
+            (2, Duration::days(8)),
+            (3, Duration::days(31)),
+        ] {
+            settle(&compactor, t0 + age).await.unwrap();
+            let expected = original.expected(tier);
+            let got: BTreeMap<TraceId, f64> = stored(&storage)
+                .await
+                .into_iter()
+                .map(|(id, (n, w))| {
+                    assert_eq!(n, original.traces[&id].len(), "trace {id} lost spans");
+                    (id, w)
+                })
+                .collect();
+            assert_eq!(got, expected, "tier {tier}");
+            let q = querier(&storage).await;
+            assert_eq!(
+                search_all(&q).await,
+                expected.keys().copied().collect::<BTreeSet<_>>()
+            );
+            for id in expected.keys().take(20) {
+                let found = q
+                    .find_trace(&TenantId::default_tenant(), id, None)
+                    .await
+                    .unwrap();
+                assert_eq!(found.spans.len(), original.traces[id].len());
+            }
+            if tier == 1 {
+                let sampled = expected.values().filter(|w| **w == 10.0).count();
+                let kept_outright = expected.values().filter(|w| **w == 1.0).count();
+                assert!(
+                    sampled > 50 && kept_outright > 100,
+                    "{sampled} {kept_outright}"
+                );
+                // Scaled back, the sampled healthy traces estimate the healthy total.
+                let healthy = original
+                    .traces
+                    .keys()
+                    .filter(|id| {
+                        !original.has_error(id) && original.duration_nanos(id) <= 1_000_000_000
+                    })
+                    .count() as f64;
+                let estimate = sampled as f64 * 10.0;
+                assert!(
+                    (estimate - healthy).abs() < 0.25 * healthy,
+                    "{estimate} vs {healthy}"
+                );
+            }
+            // Rollups keep every span's figures, whatever the blocks lost; buckets widen after 7d.
+            let width = check_rollups(&storage, &original).await;
+            assert_eq!(width, if tier >= 2 { 3600 } else { 60 }, "tier {tier}");
+        }
+        assert!(stored(&storage).await.is_empty());
+
+        // Past the grace period nothing of the blocks is left in the bucket.
+        settle(&compactor, t0 + Duration::days(31) + Duration::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(dirs(dir.path(), "blocks"), 0);
+        check_rollups(&storage, &original).await;
+
+        // Past rollups_for, the rollups go too.
+        settle(&compactor, t0 + Duration::days(401)).await.unwrap();
+        let stats = querier(&storage)
+            .await
+            .stats(
+                &TenantId::default_tenant(),
+                &StatsRequest {
+                    service: None,
+                    name: None,
+                    start: t0 - Duration::days(1),
+                    end: t0 + Duration::days(2),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(stats.operations.is_empty());
+        settle(&compactor, t0 + Duration::days(401) + Duration::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(dirs(dir.path(), "rollups"), 0);
+    });
+}
+
+/// What every state of the bucket must give: no trace twice (search, blocks), every trace that
+/// must be there found whole by ID, and rollups never counting a span twice.
+async fn check_once(storage: &Storage, original: &Original, must: &BTreeSet<TraceId>) {
+    let q = querier(storage).await;
+    let found = search_all(&q).await;
+    assert!(found.is_subset(&original.traces.keys().copied().collect()));
+    assert!(
+        must.is_subset(&found),
+        "{} traces missing",
+        must.difference(&found).count()
+    );
+    let blocks = stored(storage).await;
+    // Every 8th trace by ID (the whole set is checked at the end of each step).
+    for id in must.iter().step_by(8) {
+        let trace = q
+            .find_trace(&TenantId::default_tenant(), id, None)
+            .await
+            .unwrap();
+        assert_eq!(trace.spans.len(), original.traces[id].len(), "trace {id}");
+        assert_eq!(blocks[id].0, original.traces[id].len());
+    }
+    let stats = q
+        .stats(
+            &TenantId::default_tenant(),
+            &StatsRequest {
+                service: None,
+                name: None,
+                start: original.start - Duration::days(1),
+                end: original.start + Duration::days(2),
+            },
+        )
+        .await
+        .unwrap();
+    let counted: u64 = stats.operations.iter().map(|o| o.cell.spans).sum();
+    let total: usize = original.traces.values().map(Vec::len).sum();
+    assert!(
+        counted as usize <= total,
+        "rollups count {counted} of {total} spans"
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A hook that stops the compactor at its `k`-th checkpoint.
+fn stopping_at(k: usize) -> strata_compactor::FaultHook {
+    let count = AtomicUsize::new(0);
+    Arc::new(move |_: &str| count.fetch_add(1, Ordering::SeqCst) == k)
+}
+
+/// For each step of the scenario, from the same starting bucket: stop the compactor at its
+/// first checkpoint, then its second, ... (each from a copy of the bucket as it was), check
+/// what a reader sees, restart a clean compactor, and check again once it has settled.
+#[test]
+fn a_compactor_stopped_at_any_step_leaves_every_trace_readable_exactly_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (bucket, snapshot) = (root.path().join("bucket"), root.path().join("snapshot"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let original = ingest(&local_storage(&bucket), 120, 3, 5, false).await;
+        let t0 = original.start;
+        let mut stopped_at: BTreeSet<String> = BTreeSet::new();
+        let scenario = [
+            (t0 + Duration::minutes(5), 0),
+            (t0 + Duration::hours(2), 0),
+            (t0 + Duration::hours(25), 1),
+            (t0 + Duration::hours(27), 1),
+            (t0 + Duration::days(8), 2),
+            (t0 + Duration::days(8) + Duration::hours(2), 2),
+        ];
+        let mut restarts = 0;
+        for (now, tier) in scenario {
+            // Traces no state of this step may lose: those kept by the tier being entered
+            // (the tier being left keeps more).
+            let must: BTreeSet<TraceId> = original.expected(tier).into_keys().collect();
+            let _ = std::fs::remove_dir_all(&snapshot);
+            copy_tree(&bucket, &snapshot);
+            for stop_at in 0.. {
+                std::fs::remove_dir_all(&bucket).unwrap();
+                copy_tree(&snapshot, &bucket);
+                let storage = local_storage(&bucket);
+                let stopped = compactor(&storage).with_fault_hook(stopping_at(stop_at));
+                match settle(&stopped, now).await {
+                    Ok(_) => break,
+                    Err(strata_compactor::Error::Stopped(step)) => {
+                        stopped_at.insert(step);
+                        restarts += 1;
+                        check_once(&storage, &original, &must).await;
+                        // Restarted: a new process knows only the bucket.
+                        settle(&compactor(&storage), now).await.unwrap();
+                        let got: BTreeMap<TraceId, f64> = stored(&storage)
+                            .await
+                            .into_iter()
+                            .map(|(id, (_, w))| (id, w))
+                            .collect();
+                        assert_eq!(
+                            got,
+                            original.expected(tier),
+                            "after a stop at {stop_at} and a restart"
+                        );
+                        check_rollups_exact(&storage, &original).await;
+                    }
+                    Err(e) => panic!("compaction failed: {e}"),
+                }
+            }
+            check_once(&storage_of(&bucket), &original, &must).await;
+        }
+        let got: BTreeMap<TraceId, f64> = stored(&storage_of(&bucket))
+            .await
+            .into_iter()
+            .map(|(id, (_, w))| (id, w))
+            .collect();
+        assert_eq!(got, original.expected(2));
+        for step in [
+            "rollup of a block written",
+            "output written, meta not yet",
+            "output committed, inputs not marked",
+            "an input marked",
+            "deleting",
+            "rollup merge committed, inputs not marked",
+        ] {
+            assert!(
+                stopped_at.contains(step),
+                "never stopped at {step:?}: {stopped_at:?}"
+            );
+        }
+        eprintln!("{restarts} stops and restarts; stopped at {stopped_at:?}");
+        assert!(restarts >= 20, "{restarts} restarts");
+    });
+}
+
+fn storage_of(dir: &std::path::Path) -> Storage {
+    local_storage(dir)
+}
+
+async fn check_rollups_exact(storage: &Storage, original: &Original) {
+    let stats = querier(storage)
+        .await
+        .stats(
+            &TenantId::default_tenant(),
+            &StatsRequest {
+                service: None,
+                name: None,
+                start: original.start - Duration::days(1),
+                end: original.start + Duration::days(2),
+            },
+        )
+        .await
+        .unwrap();
+    let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for op in &stats.operations {
+        let c = got
+            .entry((op.service.clone(), op.name.clone()))
+            .or_default();
+        c.0 += op.cell.spans;
+        c.1 += op.cell.errors;
+    }
+    assert_eq!(got, true_counts(original));
+}
