@@ -31,7 +31,10 @@ RUNS = 0
 if args[:1] == ["--time"]:
     RUNS = int(args[1])
     args = args[2:]
-files = [] if LIST_ONLY else sorted(f for d in args for f in glob.glob(f"{d}/**/data.parquet", recursive=True))
+# Block files only: rollup segments (`<tenant>/rollups/`) are Parquet files of another schema.
+files = [] if LIST_ONLY else sorted(
+    f for d in args for f in glob.glob(f"{d}/**/data.parquet", recursive=True) if "/rollups/" not in f
+)
 if not files and not LIST_ONLY:
     sys.exit("no data.parquet under " + " ".join(args))
 

@@ -248,20 +248,33 @@ impl Drop for S3Server {
     }
 }
 
-/// Every span in the blocks of `tenant` under a local storage root, read with Strata's own block
-/// reader. Each block must have its `meta.json`.
+/// Every span in the live blocks of `tenant` under a local storage root, read with Strata's own
+/// block reader: blocks marked compacted, or replaced by another block, are left out (the
+/// compactor runs in every server). Each block must have its `meta.json` (or be in deletion).
 pub fn stored_spans(root: &Path, tenant: &str) -> Vec<strata_model::Span> {
     let dir = root.join(tenant).join("blocks");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mut spans = Vec::new();
+    let mut metas = Vec::new();
     for block in entries.map(|e| e.unwrap().path()) {
-        assert!(
-            block.join("meta.json").exists(),
-            "block without meta: {}",
-            block.display()
-        );
+        if block.join("compacted.json").exists() {
+            continue;
+        }
+        let meta = std::fs::read(block.join("meta.json"))
+            .unwrap_or_else(|e| panic!("block without meta: {}: {e}", block.display()));
+        let meta = strata_block::BlockMeta::parse(&meta, "test").unwrap();
+        metas.push((block, meta));
+    }
+    let replaced: std::collections::HashSet<_> = metas
+        .iter()
+        .flat_map(|(_, m)| m.compacted_from.clone())
+        .collect();
+    let mut spans = Vec::new();
+    for (block, meta) in metas {
+        if replaced.contains(&meta.block_id) {
+            continue;
+        }
         let data = std::fs::read(block.join("data.parquet")).unwrap();
         spans.extend(strata_block::read_spans(data.into(), "test").unwrap());
     }

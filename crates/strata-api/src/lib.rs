@@ -1,6 +1,6 @@
 //! Strata's HTTP API on :3200: Grafana Tempo's query API as Grafana's Tempo data source calls it
 //! (trace by ID v1 and v2, TraceQL search, tag names and values v1 and v2, echo, build info),
-//! plus `/ready` and `/metrics`.
+//! plus `/ready`, `/metrics` and Strata's own `/api/strata/stats` (rollups).
 //!
 //! This crate is the only place that knows Tempo's HTTP shapes, media types and status codes. It
 //! holds no storage or ingest logic: queries go to a [`strata_query::Querier`].
@@ -9,13 +9,13 @@ mod error;
 mod json;
 pub mod proto;
 pub mod search;
+pub mod stats;
 mod tags;
 mod trace_by_id;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,11 +46,29 @@ pub struct ApiState {
     pub querier: Arc<Querier>,
 }
 
+/// Just `/ready` and `/metrics`: what a process without a querier (a compactor) serves.
+pub fn ops_router(registry: Arc<Registry>, ready: ReadyCheck) -> Router {
+    Router::new()
+        .route(
+            "/ready",
+            get(move || {
+                let ready = Arc::clone(&ready);
+                async move { ready_response(ready()) }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = Arc::clone(&registry);
+                async move { metrics_response(&registry) }
+            }),
+        )
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
+    let ops = ops_router(Arc::clone(&state.registry), Arc::clone(&state.ready));
     Router::new()
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
         .route("/api/echo", get(|| async { "echo" }))
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/api/traces/{id}", get(trace_by_id::v1))
@@ -60,7 +78,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/search/tags", get(tags::tags_v2))
         .route("/api/search/tag/{name}/values", get(tags::values_v1))
         .route("/api/v2/search/tag/{name}/values", get(tags::values_v2))
+        .route("/api/strata/stats", get(stats::stats))
         .with_state(state)
+        .merge(ops)
 }
 
 /// The tenant of a request: `X-Scope-OrgID`, or the default tenant when absent.
@@ -77,8 +97,8 @@ pub(crate) fn tenant(headers: &HeaderMap) -> Result<TenantId, ApiError> {
     }
 }
 
-async fn ready(State(state): State<ApiState>) -> Response {
-    if (state.ready)() {
+fn ready_response(ready: bool) -> Response {
+    if ready {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
@@ -97,9 +117,9 @@ async fn buildinfo() -> Response {
     .into_response()
 }
 
-async fn metrics(State(state): State<ApiState>) -> Response {
+fn metrics_response(registry: &Registry) -> Response {
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+    match prometheus_client::encoding::text::encode(&mut text, registry) {
         Ok(()) => (
             [(
                 header::CONTENT_TYPE,

@@ -24,7 +24,8 @@ pub struct CompactorConfig {
     pub max_inputs: usize,
     /// Most traces one job reads (the sum over its inputs). Default 5,000,000.
     pub max_job_traces: u64,
-    /// Most bytes of `data.parquet` one job reads. Default 2 GiB.
+    /// Most bytes of `data.parquet` one job reads. The output is built in memory, so this bounds
+    /// the memory of a job too. Default 512 MiB.
     pub max_job_bytes: ByteSize,
     /// How long a replaced or dropped block is kept before it is deleted, so queries already
     /// running can finish with it; also the age after which an object without `meta.json` is
@@ -48,7 +49,7 @@ impl Default for CompactorConfig {
             window: Duration::from_secs(3600),
             max_inputs: 8,
             max_job_traces: 5_000_000,
-            max_job_bytes: ByteSize::gib(2),
+            max_job_bytes: ByteSize::mib(512),
             grace_period: Duration::from_secs(3600),
             shards: 1,
             shard: 0,

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use strata_block::BlockConfig;
+use strata_compactor::{CompactorConfig, RetentionConfig};
 use strata_ingest::config::{IngesterConfig, LimitsConfig, ReceiversConfig};
 use strata_query::QueryConfig;
 use strata_storage::StorageConfig;
@@ -30,6 +31,10 @@ pub struct Config {
     pub block: BlockConfig,
     /// Queries: blocklist polling, caches, limits.
     pub query: QueryConfig,
+    /// The compactor: merging, cycles, sharding, rollup buckets.
+    pub compactor: CompactorConfig,
+    /// Retention tiers and rollup retention, per tenant overridable.
+    pub retention: RetentionConfig,
 }
 
 /// `server:`.
@@ -78,6 +83,8 @@ impl Config {
         self.storage.validate()?;
         self.block.validate().map_err(anyhow::Error::msg)?;
         self.query.validate().map_err(anyhow::Error::msg)?;
+        self.compactor.validate().map_err(anyhow::Error::msg)?;
+        self.retention.validate().map_err(anyhow::Error::msg)?;
         let ports = [
             ("server.http_listen", self.server.http_listen, true),
             (
@@ -138,6 +145,17 @@ mod tests {
         assert!(format!("{err:#}").contains("storage.s3.bucket"), "{err:#}");
         let err = Config::parse("block:\n  zstd_level: 40\n", "x").unwrap_err();
         assert!(format!("{err:#}").contains("block.zstd_level"), "{err:#}");
+        let err = Config::parse(
+            "retention:\n  tiers:\n    - after: 0h\n      keep: all\n    - after: 1d\n      keep: { sample: 2 }\n",
+            "x",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("retention.tiers[1].keep.sample"),
+            "{err:#}"
+        );
+        let err = Config::parse("compactor:\n  shards: 2\n  shard: 2\n", "x").unwrap_err();
+        assert!(format!("{err:#}").contains("compactor.shard"), "{err:#}");
     }
 
     #[test]

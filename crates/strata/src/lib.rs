@@ -4,6 +4,8 @@
 pub mod config;
 pub mod search_cmd;
 pub mod server;
+pub mod stats_cmd;
+mod table;
 mod telemetry;
 pub mod trace_cmd;
 pub mod trace_view;

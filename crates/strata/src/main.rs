@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use strata::search_cmd::{self, SearchArgs};
+use strata::stats_cmd::{self, StatsArgs};
 use strata::trace_cmd::{self, Source};
 use strata::{Config, init_logging, server, trace_view};
 use strata_model::TenantId;
@@ -30,6 +31,24 @@ struct Cli {
 enum Command {
     /// Run every role in one process (the default).
     All,
+    /// Run only the compactor: merge blocks, apply retention, keep rollups (with /ready and
+    /// /metrics on server.http_listen).
+    Compactor,
+    /// Print request, error and latency figures per operation from the rollups, which outlive
+    /// the raw traces.
+    Stats {
+        /// Only this service (resource service.name).
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this operation (span name).
+        #[arg(long)]
+        operation: Option<String>,
+        /// From this far back until now (e.g. 1h, 30d).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        since: std::time::Duration,
+        #[command(flatten)]
+        from: Target,
+    },
     /// Print a trace as a tree (service, operation, duration; errors and slow spans marked).
     Trace {
         /// Trace ID in hex (up to 32 digits).
@@ -86,7 +105,22 @@ impl Target {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None | Some(Command::All) => run_server(cli.config.as_deref()),
+        None | Some(Command::All) => run_server(cli.config.as_deref(), Role::All),
+        Some(Command::Compactor) => run_server(cli.config.as_deref(), Role::Compactor),
+        Some(Command::Stats {
+            service,
+            operation,
+            since,
+            from,
+        }) => {
+            init_logging("warn");
+            let args = StatsArgs {
+                service,
+                name: operation,
+                since,
+            };
+            block_on(print_stats(from.source(), from.tenant, args, from.json))
+        }
         Some(Command::Trace { id, from }) => {
             init_logging("warn");
             block_on(print_trace(from.source(), from.tenant, id, from.json))
@@ -121,6 +155,23 @@ async fn print_search(
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else {
         print!("{}", search_cmd::render(&response));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)] // The command's output is what it prints.
+async fn print_stats(
+    source: Source,
+    tenant: String,
+    args: StatsArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::new(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let response = stats_cmd::run(&source, &tenant, &args).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else {
+        print!("{}", stats_cmd::render(&response));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -168,7 +219,13 @@ async fn print_trace(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_server(config: Option<&std::path::Path>) -> ExitCode {
+/// Which roles a server process runs.
+enum Role {
+    All,
+    Compactor,
+}
+
+fn run_server(config: Option<&std::path::Path>, role: Role) -> ExitCode {
     let config = match config {
         Some(path) => Config::load(path),
         None => Ok(Config::default()),
@@ -181,5 +238,11 @@ fn run_server(config: Option<&std::path::Path>) -> ExitCode {
         }
     };
     init_logging(&config.server.log_level);
-    block_on(async move { server::run_all(config).await.map(|()| ExitCode::SUCCESS) })
+    block_on(async move {
+        match role {
+            Role::All => server::run_all(config).await,
+            Role::Compactor => server::run_compactor(config).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    })
 }

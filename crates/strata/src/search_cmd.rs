@@ -59,7 +59,7 @@ pub async fn run(source: &Source, tenant: &TenantId, args: &SearchArgs) -> anyho
 /// The result as a table: start, root service, root name, duration, matched spans.
 pub fn render(response: &Value) -> String {
     let traces = response["traces"].as_array().cloned().unwrap_or_default();
-    let mut rows: Vec<[String; 6]> = Vec::with_capacity(traces.len());
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(traces.len());
     for t in &traces {
         let start = t["startTimeUnixNano"]
             .as_str()
@@ -75,7 +75,7 @@ pub fn render(response: &Value) -> String {
             .as_array()
             .map(|s| s.iter().filter_map(|s| s["matched"].as_u64()).sum())
             .unwrap_or(0);
-        rows.push([
+        rows.push(vec![
             t["traceID"].as_str().unwrap_or_default().to_owned(),
             start,
             t["rootServiceName"].as_str().unwrap_or_default().to_owned(),
@@ -96,30 +96,7 @@ pub fn render(response: &Value) -> String {
         "DURATION",
         "MATCHED",
     ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
-        line(&cells);
-    }
+    let mut out = crate::table::render(&header, &rows);
     let m = &response["metrics"];
     let _ = writeln!(
         out,

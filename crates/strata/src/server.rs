@@ -1,6 +1,7 @@
-//! Running Strata: every role in one process (the default). Start-up binds every port before
-//! serving so a taken port fails fast; shutdown stops the receivers, flushes the ingester and
-//! closes the WAL, then stops the API.
+//! Running Strata: every role in one process (the default), or the compactor alone. Start-up
+//! binds every port before serving so a taken port fails fast; shutdown stops the receivers,
+//! flushes the ingester and closes the WAL, then stops the compactor (a cycle cut short is safe)
+//! and the API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use anyhow::Context;
 use prometheus_client::registry::Registry;
 use strata_api::ApiState;
 use strata_block::BlockMeta;
+use strata_compactor::{Compactor, CompactorMetrics};
 use strata_ingest::receiver::{grpc, http};
 use strata_ingest::wal::WalMetrics;
 use strata_ingest::{IngestMetrics, Ingester};
@@ -71,6 +73,8 @@ pub async fn run_until(
     wal_metrics.register(&mut registry);
     let query_metrics = QueryMetrics::default();
     query_metrics.register(&mut registry);
+    let compactor_metrics = CompactorMetrics::default();
+    compactor_metrics.register(&mut registry);
 
     let ingester = Arc::new(
         Ingester::start(
@@ -127,9 +131,12 @@ pub async fn run_until(
     let api_listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
 
     let (stop_receivers, receivers_stopped) = watch::channel(false);
-    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let (stop_compactor, compactor_stopped) = watch::channel(false);
+    let compactor_task = config.compactor.enabled.then(|| {
+        let compactor = compactor(&config, storage.clone(), compactor_metrics);
+        let stop = wait_stop(compactor_stopped);
+        tokio::spawn(async move { compactor.run(stop).await })
+    });
     let mut receiver_tasks = JoinSet::new();
     if let Some(listener) = grpc_listener {
         let service = grpc::OtlpGrpcService::new(
@@ -186,9 +193,66 @@ pub async fn run_until(
     let _ = stop_receivers.send(true);
     while receiver_tasks.join_next().await.is_some() {}
     ingester.shutdown().await;
+    let _ = stop_compactor.send(true);
+    if let Some(task) = compactor_task {
+        let _ = task.await;
+    }
     let _ = stop_api.send(true);
     let _ = api_task.await;
     poller.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_stop(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+fn compactor(config: &Config, storage: Storage, metrics: CompactorMetrics) -> Compactor {
+    tracing::info!(
+        shard = config.compactor.shard,
+        shards = config.compactor.shards,
+        cycle = ?config.compactor.cycle,
+        "compactor started"
+    );
+    Compactor::new(
+        storage,
+        config.compactor.clone(),
+        config.retention.clone(),
+        config.block.clone(),
+        metrics,
+    )
+}
+
+/// Runs only the compactor (`strata compactor`), with `/ready` and `/metrics` on
+/// `server.http_listen`, until SIGTERM or SIGINT.
+pub async fn run_compactor(config: Config) -> anyhow::Result<()> {
+    run_compactor_until(config, shutdown_signal()).await
+}
+
+/// Runs only the compactor until `shutdown` resolves.
+pub async fn run_compactor_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
+    tracing::info!(storage = storage.description(), "object storage ready");
+    let mut registry = Registry::default();
+    storage.metrics().register(&mut registry);
+    let metrics = CompactorMetrics::default();
+    metrics.register(&mut registry);
+    let listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
+    let app = strata_api::ops_router(Arc::new(registry), Arc::new(|| true));
+    let (stop_api, api_stopped) = watch::channel(false);
+    let api = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(wait_stop(api_stopped))
+            .await
+    });
+    compactor(&config, storage, metrics).run(shutdown).await;
+    tracing::info!("shutting down");
+    let _ = stop_api.send(true);
+    let _ = api.await;
     tracing::info!("stopped");
     Ok(())
 }
