@@ -78,11 +78,22 @@ async fn ingest(
     seed: u64,
     split: bool,
 ) -> Original {
+    ingest_at_rate(storage, traces, blocks, seed, split, 50.0).await
+}
+
+async fn ingest_at_rate(
+    storage: &Storage,
+    traces: usize,
+    blocks: usize,
+    seed: u64,
+    split: bool,
+    traces_per_second: f64,
+) -> Original {
     let start_unix_nano = 1_767_225_600_000_000_000;
     let mut workload = Workload::new(WorkloadConfig {
         seed,
         start_unix_nano,
-        traces_per_second: 50.0,
+        traces_per_second,
         error_ratio: 0.1,
         slow_ratio: 0.05,
     });
@@ -123,11 +134,15 @@ async fn ingest(
 }
 
 fn compactor(storage: &Storage) -> Compactor {
+    sharded_compactor(storage, CompactorConfig::default())
+}
+
+fn sharded_compactor(storage: &Storage, config: CompactorConfig) -> Compactor {
     let retention: RetentionConfig = serde_yaml_ng::from_str(RUNBOOK).unwrap();
     retention.validate().unwrap();
     Compactor::new(
         storage.clone(),
-        CompactorConfig::default(),
+        config,
         retention,
         BlockConfig::default(),
         CompactorMetrics::default(),
@@ -560,4 +575,197 @@ async fn check_rollups_exact(storage: &Storage, original: &Original) {
         c.1 += op.cell.errors;
     }
     assert_eq!(got, true_counts(original));
+}
+
+/// Two compactors of two shards on one S3 bucket (moto), running their cycles at the same time:
+/// no block is an input of two compactions, both do work, and every trace is readable once.
+#[test]
+fn two_compactors_on_one_s3_bucket_never_compact_the_same_block() {
+    let s3 = crate::support::S3Server::start("compaction");
+    let yaml = s3.storage_yaml();
+    let config: crate::support::StorageSection = serde_yaml_ng::from_str(&yaml).unwrap();
+    let storage = Storage::from_config(&config.storage).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // 600 traces over about 8 hours, cut into 16 blocks: two or three per hour window.
+        let original = ingest_at_rate(&storage, 600, 16, 3, false, 600.0 / 28_800.0).await;
+        let now = original.start + Duration::hours(12);
+        let shard = |shard| {
+            sharded_compactor(
+                &storage,
+                CompactorConfig {
+                    shards: 2,
+                    shard,
+                    ..CompactorConfig::default()
+                },
+            )
+        };
+        let (a, b) = (shard(0), shard(1));
+        let mut jobs = [0u64; 2];
+        for _ in 0..6 {
+            let (ra, rb) = tokio::join!(a.run_cycle(now), b.run_cycle(now));
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            jobs[0] += ra.jobs;
+            jobs[1] += rb.jobs;
+            if quiet(&ra) && quiet(&rb) {
+                break;
+            }
+        }
+        assert!(jobs[0] > 0 && jobs[1] > 0, "jobs per shard: {jobs:?}");
+        // Every block ever written as an output names its inputs; none may be named twice.
+        let tenant = TenantId::default_tenant();
+        let entries = strata_block::catalog::list_entries(&storage, &tenant, "blocks")
+            .await
+            .unwrap();
+        let mut inputs = BTreeSet::new();
+        let mut outputs = 0;
+        for (id, entry) in &entries {
+            if !entry.has_meta {
+                continue;
+            }
+            let bytes = storage
+                .get(&strata_block::layout::meta_path(&tenant, *id))
+                .await
+                .unwrap();
+            let meta = strata_block::BlockMeta::parse(&bytes, "meta").unwrap();
+            outputs += usize::from(!meta.compacted_from.is_empty());
+            for input in meta.compacted_from {
+                assert!(inputs.insert(input), "block {input} was compacted twice");
+            }
+        }
+        assert!(outputs >= 2, "{outputs} outputs");
+        let q = querier(&storage).await;
+        assert_eq!(
+            search_all(&q).await,
+            original.traces.keys().copied().collect::<BTreeSet<_>>()
+        );
+        let blocks = stored(&storage).await;
+        assert_eq!(blocks.len(), original.traces.len());
+        check_rollups_exact(&storage, &original).await;
+    });
+}
+
+/// The real server with a fast compactor: spans sent over OTLP/HTTP reach the rollups, and
+/// `/api/strata/stats` and `strata stats` report their exact counts per operation.
+#[test]
+fn stats_come_from_the_rollups_over_http_and_the_cli() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let strata = crate::support::Strata::start(
+        dir.path(),
+        "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 2s\n  flush_check_period: 200ms\ncompactor:\n  cycle: 1s\n",
+    );
+    let now = Utc::now().timestamp_nanos_opt().unwrap() as u64;
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 9,
+        start_unix_nano: now - 120_000_000_000,
+        traces_per_second: 1.0,
+        ..WorkloadConfig::default()
+    });
+    let requests: Vec<_> = (0..40)
+        .map(|_| workload.next_trace().into_request())
+        .collect();
+    let original = Original {
+        traces: requests
+            .iter()
+            .flat_map(|r| strata_model::otlp::spans_from_request(r.clone()).0)
+            .fold(BTreeMap::new(), |mut m: BTreeMap<TraceId, Vec<Span>>, s| {
+                m.entry(s.trace_id).or_default().push(s);
+                m
+            }),
+        start: Utc::now(),
+    };
+    let total: usize = original.traces.values().map(Vec::len).sum();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = format!("http://{}", strata.api);
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for request in &requests {
+            let response = client
+                .post(strata.traces_url())
+                .header("content-type", "application/x-protobuf")
+                .body(request.encode_to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let stats = loop {
+            let response = client
+                .get(format!("{api}/api/strata/stats?since=1h"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            let counted: u64 = body["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["spanCount"].as_u64().unwrap())
+                .sum();
+            if counted as usize == total {
+                break body;
+            }
+            assert!(counted as usize <= total, "{counted} of {total}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rollups hold {counted} of {total} spans"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        for op in stats["operations"].as_array().unwrap() {
+            let c = got
+                .entry((
+                    op["service"].as_str().unwrap().to_owned(),
+                    op["name"].as_str().unwrap().to_owned(),
+                ))
+                .or_default();
+            c.0 += op["spanCount"].as_u64().unwrap();
+            c.1 += op["errorCount"].as_u64().unwrap();
+        }
+        assert_eq!(got, true_counts(&original));
+        let bad = client
+            .get(format!("{api}/api/strata/stats?since=soon"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        assert!(bad.text().await.unwrap().contains("since"));
+    });
+    let (busiest, _) = true_counts(&original)
+        .into_iter()
+        .max_by_key(|(k, c)| (c.0, std::cmp::Reverse(k.clone())))
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "stats",
+            "--url",
+            &api,
+            "--since",
+            "1h",
+            "--service",
+            &busiest.0,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("SERVICE"), "{text}");
+    assert!(
+        lines[1..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with(&busiest.0)),
+        "{text}"
+    );
+    assert!(text.contains(&busiest.1), "{text}");
+    strata.stop();
 }

@@ -17,7 +17,8 @@ use crate::support::{Strata, run_python};
 /// Nothing is cut while the test runs, so what was sent stays in memory.
 /// Traces stay in memory, and the compactor stays off: DuckDB reads the block files themselves,
 /// and a merge would show it the inputs and the output at once.
-const HOLD: &str = "ingester:\n  trace_idle_period: 1h\n  max_block_duration: 1h\ncompactor:\n  enabled: false\n";
+const HOLD: &str =
+    "ingester:\n  trace_idle_period: 1h\n  max_block_duration: 1h\ncompactor:\n  enabled: false\n";
 
 fn spans_of(requests: &[ExportTraceServiceRequest]) -> Vec<Span> {
     requests

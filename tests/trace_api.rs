@@ -5,7 +5,9 @@
 use crate::support::{Strata, run_python};
 
 /// Nothing is cut until shutdown, so what is found before the first stop comes from memory.
-const HOLD: &str = "ingester:\n  trace_idle_period: 1h\n  max_block_duration: 1h\n";
+/// The compactor stays off so the split-blocks case stays split.
+const HOLD: &str =
+    "ingester:\n  trace_idle_period: 1h\n  max_block_duration: 1h\ncompactor:\n  enabled: false\n";
 
 fn send(strata: &Strata, out: &std::path::Path) -> String {
     let out = out.to_str().unwrap().to_owned();

@@ -196,6 +196,12 @@ impl Drop for Strata {
     }
 }
 
+/// A config file holding just a `storage:` section, as [`S3Server::storage_yaml`] writes it.
+#[derive(serde::Deserialize)]
+pub struct StorageSection {
+    pub storage: strata_storage::StorageConfig,
+}
+
 /// A `moto_server` S3 endpoint on loopback (data in memory), with one bucket.
 pub struct S3Server {
     child: Child,
