@@ -51,6 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "strata-model",
             "strata-block",
+            "strata-compactor",
             "strata-query",
             "strata-storage",
             "strata-traceql",

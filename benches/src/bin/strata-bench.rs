@@ -25,6 +25,7 @@ commands:
   ingest     end-to-end OTLP/gRPC ingest into the release strata binary
   lookup     trace by ID over a store of many blocks
   search     TraceQL search against DuckDB on the same files
+  compaction merging level-0 blocks and rewriting them into retention tier 1
   kernels    the criterion micro-benchmarks
 
 flags (defaults in brackets):
@@ -33,6 +34,7 @@ flags (defaults in brackets):
   --lookup-blocks N [1000]     --lookup-traces-per-block N [100]
   --lookups N [1000]           --cold-lookups N [20]    --lookup-repeats N [3]   --range-secs S [30]
   --search-blocks N [40]       --search-traces-per-block N [1350]   --search-runs N [5]
+  --compaction-blocks N [24]   --compaction-traces-per-block N [2000]   --compaction-repeats N [3]
   --only TEXT (search: only the queries containing TEXT; `:no-match` for those matching nothing)
   --store-dir DIR [target/bench-stores]   --strata PATH [target/release/strata]
   --python PATH [.venv/bin/python]        --kernels FILTER   --out FILE
@@ -46,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         "ingest" => vec![Bench::Ingest],
         "lookup" => vec![Bench::Lookup],
         "search" => vec![Bench::Search],
+        "compaction" => vec![Bench::Compaction],
         "kernels" => vec![Bench::Kernels],
         "-h" | "--help" | "help" => {
             print!("{HELP}");
@@ -87,6 +90,9 @@ fn main() -> anyhow::Result<()> {
             "--search-blocks" => options.search_blocks = n()?,
             "--search-traces-per-block" => options.search_traces_per_block = n()?,
             "--search-runs" => options.search_runs = n()?.max(1),
+            "--compaction-blocks" => options.compaction_blocks = n()?.max(1),
+            "--compaction-traces-per-block" => options.compaction_traces_per_block = n()?.max(1),
+            "--compaction-repeats" => options.compaction_repeats = n()?.max(1),
             "--store-dir" => options.store_dir = value.into(),
             "--strata" => options.strata = value.into(),
             "--python" => options.python = value.into(),

@@ -1,6 +1,7 @@
 //! The benchmark suite behind `strata-bench`: each benchmark measures over repeats and returns a
 //! [`Section`](crate::report::Section) of the report; [`run`] runs the ones asked for.
 
+pub mod compaction;
 pub mod ingest;
 pub mod kernels;
 pub mod lookup;
@@ -59,6 +60,12 @@ pub struct Options {
     pub search_only: Option<String>,
     /// Criterion filter for the kernels.
     pub kernel_filter: Option<String>,
+    /// Compaction: level-0 blocks in the store.
+    pub compaction_blocks: usize,
+    /// Compaction: traces per block.
+    pub compaction_traces_per_block: usize,
+    /// Compaction: repeats, each over a fresh copy of the store.
+    pub compaction_repeats: usize,
 }
 
 impl Default for Options {
@@ -83,6 +90,9 @@ impl Default for Options {
             python: root.join(".venv/bin/python"),
             search_only: None,
             kernel_filter: None,
+            compaction_blocks: 24,
+            compaction_traces_per_block: 2_000,
+            compaction_repeats: 3,
         }
     }
 }
@@ -96,7 +106,7 @@ pub enum Bench {
     Lookup,
     /// TraceQL search against DuckDB.
     Search,
-    /// Compaction (not built yet).
+    /// Merging and tier rewrites.
     Compaction,
     /// Criterion micro-benchmarks.
     Kernels,
@@ -145,11 +155,16 @@ pub async fn run(benches: &[Bench], options: &Options, report: &mut Report) -> a
                 };
                 search::run(&store, &args).await?
             }
-            Bench::Compaction => Section {
-                title: "Compaction".into(),
-                setup: "Not measured: the compactor does not exist yet (issue 6).".into(),
-                ..Section::default()
-            },
+            Bench::Compaction => {
+                let store = open_store(
+                    options,
+                    "compaction",
+                    options.compaction_blocks,
+                    options.compaction_traces_per_block,
+                )
+                .await?;
+                compaction::run(&store, options.compaction_repeats).await?
+            }
             Bench::Kernels => kernels::run(options.kernel_filter.as_deref())?,
         };
         progress(&format!(

@@ -32,6 +32,9 @@ pub struct CompactorConfig {
     /// deleted as abandoned. Default 1h.
     #[serde(with = "humantime_serde")]
     pub grace_period: Duration,
+    /// Folds and jobs of one tenant run at once (each on a core while it decodes and encodes).
+    /// Default 2.
+    pub concurrent_jobs: usize,
     /// Compactors sharing one bucket. Each owns the time windows whose hash falls in its shard,
     /// so no two ever compact the same block. Default 1.
     pub shards: u32,
@@ -51,6 +54,7 @@ impl Default for CompactorConfig {
             max_job_traces: 5_000_000,
             max_job_bytes: ByteSize::mib(512),
             grace_period: Duration::from_secs(3600),
+            concurrent_jobs: 2,
             shards: 1,
             shard: 0,
             rollups: RollupConfig::default(),
@@ -100,6 +104,9 @@ impl CompactorConfig {
             return Err(
                 "compactor.max_job_traces and compactor.max_job_bytes must be above zero".into(),
             );
+        }
+        if self.concurrent_jobs == 0 {
+            return Err("compactor.concurrent_jobs must be at least 1".into());
         }
         if self.shards == 0 {
             return Err("compactor.shards must be at least 1".into());

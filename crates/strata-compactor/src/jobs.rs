@@ -36,21 +36,23 @@ pub struct JobOutcome {
     pub output: Option<Arc<BlockMeta>>,
 }
 
-pub(crate) struct JobContext<'a> {
-    pub(crate) storage: &'a Storage,
-    pub(crate) tenant: &'a TenantId,
-    pub(crate) block_config: &'a BlockConfig,
+/// What every part of a tenant's cycle needs; cheap to clone, so jobs can run as tasks.
+#[derive(Clone)]
+pub(crate) struct JobContext {
+    pub(crate) storage: Storage,
+    pub(crate) tenant: TenantId,
+    pub(crate) block_config: BlockConfig,
     pub(crate) bucket_seconds: u32,
     pub(crate) now: DateTime<Utc>,
-    pub(crate) checkpoints: &'a Checkpoints,
+    pub(crate) checkpoints: Checkpoints,
 }
 
-impl JobContext<'_> {
+impl JobContext {
     /// Runs a block job: k-way merge of the inputs, retention filter, rollups of the inputs not
     /// yet counted, output block with meta last, then the inputs' markers.
     pub(crate) async fn run_job(&self, job: &Job, policy: &RetentionPolicy) -> Result<JobOutcome> {
-        let tenant = self.tenant;
-        let mut merge = TraceMerge::open(self.storage, &job.inputs)
+        let tenant = &self.tenant;
+        let mut merge = TraceMerge::open(&self.storage, &job.inputs)
             .await
             .for_tenant(tenant)?;
         let fold_of: Vec<Option<usize>> = job
@@ -111,11 +113,11 @@ impl JobContext<'_> {
                 let block = writer.finish().for_tenant(tenant)?;
                 outcome.spans_out = block.meta.span_count;
                 outcome.bytes_out = block.meta.data_size;
-                upload_block_files(self.storage, &block)
+                upload_block_files(&self.storage, &block)
                     .await
                     .for_tenant(tenant)?;
                 self.checkpoints.reach("output written, meta not yet")?;
-                commit_block(self.storage, &block.meta)
+                commit_block(&self.storage, &block.meta)
                     .await
                     .for_tenant(tenant)?;
                 self.checkpoints
@@ -137,11 +139,11 @@ impl JobContext<'_> {
 
     /// Folds a whole block into a rollup segment named after it.
     pub(crate) async fn fold_block(&self, meta: &Arc<BlockMeta>) -> Result<u64> {
-        let mut reader = BlockTraceReader::open(self.storage, Arc::clone(meta))
+        let mut reader = BlockTraceReader::open(&self.storage, Arc::clone(meta))
             .await
-            .for_tenant(self.tenant)?;
+            .for_tenant(&self.tenant)?;
         let mut rollup = Rollup::new();
-        while let Some(trace) = reader.next().await.for_tenant(self.tenant)? {
+        while let Some(trace) = reader.next().await.for_tenant(&self.tenant)? {
             trace
                 .spans
                 .iter()
@@ -152,11 +154,11 @@ impl JobContext<'_> {
     }
 
     async fn write_fold(&self, block: Uuid, rollup: &Rollup) -> Result<()> {
-        let (meta, data) = encode_segment(self.tenant, block, rollup, vec![block], vec![])
-            .for_tenant(self.tenant)?;
-        upload_segment(self.storage, &meta, data)
+        let (meta, data) = encode_segment(&self.tenant, block, rollup, vec![block], vec![])
+            .for_tenant(&self.tenant)?;
+        upload_segment(&self.storage, &meta, data)
             .await
-            .for_tenant(self.tenant)?;
+            .for_tenant(&self.tenant)?;
         self.checkpoints.reach("rollup of a block written")
     }
 
@@ -164,25 +166,25 @@ impl JobContext<'_> {
     pub(crate) async fn run_rollup_job(&self, job: &RollupJob, coarse_seconds: u32) -> Result<()> {
         let mut merged = Rollup::new();
         for input in &job.inputs {
-            let rows = read_segment(self.storage, input)
+            let rows = read_segment(&self.storage, input)
                 .await
-                .for_tenant(self.tenant)?;
-            merged.merge(&rows).for_tenant(self.tenant)?;
+                .for_tenant(&self.tenant)?;
+            merged.merge(&rows).for_tenant(&self.tenant)?;
         }
         let merged = merged
             .coarsened(coarse_seconds, job.coarse_before)
-            .for_tenant(self.tenant)?;
+            .for_tenant(&self.tenant)?;
         let inputs: Vec<Uuid> = job.inputs.iter().map(|s| s.segment_id).collect();
         let out = Uuid::now_v7();
-        let (meta, data) = encode_segment(self.tenant, out, &merged, vec![], inputs.clone())
-            .for_tenant(self.tenant)?;
-        upload_segment(self.storage, &meta, data)
+        let (meta, data) = encode_segment(&self.tenant, out, &merged, vec![], inputs.clone())
+            .for_tenant(&self.tenant)?;
+        upload_segment(&self.storage, &meta, data)
             .await
-            .for_tenant(self.tenant)?;
+            .for_tenant(&self.tenant)?;
         self.checkpoints
             .reach("rollup merge committed, inputs not marked")?;
         for id in inputs {
-            self.mark(&layout::rollup_prefix(self.tenant, id), id, &[out])
+            self.mark(&layout::rollup_prefix(&self.tenant, id), id, &[out])
                 .await?;
         }
         Ok(())
@@ -195,9 +197,9 @@ impl JobContext<'_> {
             compacted_at: self.now,
             replaced_by: replaced_by.to_vec(),
         };
-        mark_compacted(self.storage, prefix, &marker)
+        mark_compacted(&self.storage, prefix, &marker)
             .await
-            .for_tenant(self.tenant)?;
+            .for_tenant(&self.tenant)?;
         self.checkpoints.reach("an input marked")
     }
 }

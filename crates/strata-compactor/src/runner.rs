@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use crate::config::{CompactorConfig, RetentionConfig};
 use crate::error::{Error, ForTenant, Result};
-use crate::jobs::JobContext;
+use crate::jobs::{JobContext, JobOutcome};
 use crate::metrics::CompactorMetrics;
-use crate::planner::{Plan, TenantView, plan};
+use crate::planner::{Job, Plan, TenantView, plan};
 
 /// A hook called at each step where a compactor could die; returning true stops the cycle
 /// there with [`Error::Stopped`]. For fault-injection tests.
@@ -210,24 +210,37 @@ impl Compactor {
         report: &mut CycleReport,
     ) -> Result<()> {
         let ctx = JobContext {
-            storage: &self.storage,
-            tenant,
-            block_config: &self.block_config,
+            storage: self.storage.clone(),
+            tenant: tenant.clone(),
+            block_config: self.block_config.clone(),
             bucket_seconds: seconds(self.config.rollups.bucket),
             now,
-            checkpoints: &self.checkpoints,
+            checkpoints: self.checkpoints.clone(),
         };
-        for block in &plan.folds {
-            ctx.fold_block(block).await?;
-            report.folds += 1;
+        // Folds and jobs touch disjoint blocks: they run side by side, `concurrent_jobs` at a
+        // time, each a task of its own so decoding and encoding use every core. The first
+        // failure stops the others where they are (as a crash would), which is safe.
+        let mut tasks = tokio::task::JoinSet::new();
+        let limit = self.config.concurrent_jobs.max(1);
+        let work = plan
+            .folds
+            .iter()
+            .map(|b| Work::Fold(Arc::clone(b)))
+            .chain(plan.jobs.iter().map(|j| Work::Job(j.clone())));
+        for item in work {
+            while tasks.len() >= limit {
+                Self::collect(&mut tasks, report).await?;
+            }
+            let (ctx, policy) = (ctx.clone(), policy.clone());
+            tasks.spawn(async move {
+                match item {
+                    Work::Fold(block) => ctx.fold_block(&block).await.map(|_| None),
+                    Work::Job(job) => ctx.run_job(&job, &policy).await.map(Some),
+                }
+            });
         }
-        for job in &plan.jobs {
-            let outcome = ctx.run_job(job, policy).await?;
-            report.jobs += 1;
-            report.spans_in += outcome.spans_in;
-            report.spans_out += outcome.spans_out;
-            report.bytes_in += outcome.bytes_in;
-            report.bytes_out += outcome.bytes_out;
+        while !tasks.is_empty() {
+            Self::collect(&mut tasks, report).await?;
         }
         for id in &plan.drops {
             ctx.mark(&layout::block_prefix(tenant, *id), *id, &[])
@@ -286,6 +299,32 @@ impl Compactor {
                     self.forget(*id);
                     report.deleted += 1;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for one fold or job and adds what it did to `report`.
+    async fn collect(
+        tasks: &mut tokio::task::JoinSet<Result<Option<JobOutcome>>>,
+        report: &mut CycleReport,
+    ) -> Result<()> {
+        let Some(joined) = tasks.join_next().await else {
+            return Ok(());
+        };
+        let outcome = joined.map_err(|e| Error::Job {
+            tenant: String::new(),
+            inputs: Vec::new(),
+            message: format!("a compaction task failed: {e}"),
+        })??;
+        match outcome {
+            None => report.folds += 1,
+            Some(outcome) => {
+                report.jobs += 1;
+                report.spans_in += outcome.spans_in;
+                report.spans_out += outcome.spans_out;
+                report.bytes_in += outcome.bytes_in;
+                report.bytes_out += outcome.bytes_out;
             }
         }
         Ok(())
@@ -439,6 +478,12 @@ impl Compactor {
         };
         write_index(&self.storage, &index).await.for_tenant(tenant)
     }
+}
+
+/// One unit of a cycle's parallel work.
+enum Work {
+    Fold(Arc<BlockMeta>),
+    Job(Job),
 }
 
 /// The checkpoint before each object a deletion removes.
