@@ -486,7 +486,8 @@ pub(crate) async fn read_whole_group(
         .get_fields()
         .len();
     let roots: Vec<usize> = (0..fields).collect();
-    read_group(storage, meta, file, group, &[0..rows], &roots, stats).await
+    let all = std::iter::once(0..rows).collect::<Rows>();
+    read_group(storage, meta, file, group, &all, &roots, stats).await
 }
 
 async fn read_group(

@@ -121,7 +121,10 @@ impl CompactorConfig {
         if r.bucket.as_secs() == 0 || r.bucket.subsec_nanos() != 0 {
             return Err("compactor.rollups.bucket must be a whole number of seconds".into());
         }
-        if r.coarse_bucket.as_secs() % r.bucket.as_secs().max(1) != 0
+        if !r
+            .coarse_bucket
+            .as_secs()
+            .is_multiple_of(r.bucket.as_secs().max(1))
             || r.coarse_bucket.subsec_nanos() != 0
             || r.coarse_bucket < r.bucket
         {
@@ -130,7 +133,7 @@ impl CompactorConfig {
                     .into(),
             );
         }
-        if 86_400 % r.coarse_bucket.as_secs().max(1) != 0 {
+        if !86_400u64.is_multiple_of(r.coarse_bucket.as_secs().max(1)) {
             return Err("compactor.rollups.coarse_bucket must divide a day".into());
         }
         Ok(())

@@ -10,9 +10,9 @@ pub enum Error {
     Block {
         /// Tenant being compacted.
         tenant: String,
-        /// The block-format error.
+        /// The block-format error (boxed: it is large, and errors are rare).
         #[source]
-        source: strata_block::Error,
+        source: Box<strata_block::Error>,
     },
     /// A job could not run.
     #[error("tenant {tenant}, job over {inputs:?}: {message}")]
@@ -41,7 +41,7 @@ impl<T, E: Into<strata_block::Error>> ForTenant<T> for std::result::Result<T, E>
     fn for_tenant(self, tenant: &strata_model::TenantId) -> Result<T> {
         self.map_err(|e| Error::Block {
             tenant: tenant.to_string(),
-            source: e.into(),
+            source: Box::new(e.into()),
         })
     }
 }

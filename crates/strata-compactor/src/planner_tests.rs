@@ -97,7 +97,7 @@ fn blocks_of_one_window_and_level_merge_and_other_windows_do_not() {
     let c = block(in_window(300, 1), 0, 0, 30);
     let d = block(in_window(400, 0), 1, 0, 40);
     let view = TenantView {
-        blocks: vec![a.clone(), b.clone(), c.clone(), d.clone()],
+        blocks: vec![a.clone(), b.clone(), c.clone(), d],
         ..TenantView::default()
     };
     let p = plan(
@@ -109,7 +109,7 @@ fn blocks_of_one_window_and_level_merge_and_other_windows_do_not() {
     );
     assert_eq!(p.jobs.len(), 1, "{p:#?}");
     let job = &p.jobs[0];
-    assert_eq!(ids(&job.inputs), ids(&[a.clone(), b.clone()]));
+    assert_eq!(ids(&job.inputs), ids(&[a, b]));
     assert_eq!((job.level, job.tier, job.from_tier), (1, 0, 0));
     // Ingester blocks are folded into rollups by the job that first reads them.
     assert_eq!(job.fold.len(), 2);
@@ -122,7 +122,7 @@ fn settled_windows_merge_across_levels() {
     let a = block(in_window(100, 3), 2, 0, 10);
     let b = block(in_window(200, 3), 0, 0, 20);
     let view = TenantView {
-        blocks: vec![a.clone(), b.clone()],
+        blocks: vec![a, b.clone()],
         ..TenantView::default()
     };
     let p = plan(
@@ -173,7 +173,7 @@ fn blocks_crossing_into_a_tier_are_rewritten_even_alone() {
     });
     let view = TenantView {
         blocks: vec![
-            fresh.clone(),
+            fresh,
             day_old.clone(),
             week_old.clone(),
             month_old.clone(),
@@ -255,7 +255,7 @@ fn deletion_waits_for_the_grace_period() {
     let p = plan(&tenant(), &view, &runbook(), &config, now());
     let mut expected = vec![old, half_deleted, abandoned];
     expected.sort();
-    let mut got = p.deletes.clone();
+    let mut got = p.deletes;
     got.sort();
     assert_eq!(got, expected);
 }

@@ -147,7 +147,7 @@ impl Compactor {
             .await
             .map_err(|e| Error::Block {
                 tenant: "*".into(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
         let mut report = CycleReport::default();
         let mut first_error = None;
@@ -293,7 +293,7 @@ impl Compactor {
                         }
                         other => Error::Block {
                             tenant: tenant.to_string(),
-                            source: other,
+                            source: Box::new(other),
                         },
                     })?;
                     self.forget(*id);
@@ -435,7 +435,7 @@ impl Compactor {
             Err(e) => {
                 return Err(Error::Block {
                     tenant: prefix.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 });
             }
         };
