@@ -449,16 +449,7 @@ async fn check_once(storage: &Storage, original: &Original, must: &BTreeSet<Trac
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    strata_bench::suite::compaction::copy_tree(from, to).unwrap();
 }
 
 /// A hook that stops the compactor at its `k`-th checkpoint.
