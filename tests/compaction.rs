@@ -338,6 +338,12 @@ fn compaction_ages_traces_through_every_tier_and_rollups_outlive_them() {
                 })
                 .collect();
             assert_eq!(got, expected, "tier {tier}");
+            let weighted = expected.values().filter(|w| **w > 1.0).count();
+            eprintln!(
+                "tier {tier}: {} of {} traces kept ({weighted} sampled, weight 10)",
+                expected.len(),
+                original.traces.len()
+            );
             let q = querier(&storage).await;
             assert_eq!(
                 search_all(&q).await,
