@@ -235,9 +235,10 @@ fn true_counts(original: &Original) -> BTreeMap<(String, String), (u64, u64)> {
 
 /// Checks the rollups against the original spans: exact counts per operation, and p99 within
 /// the sketch's bound for operations with at least 100 spans. Returns the bucket width seen.
-async fn check_rollups(storage: &Storage, original: &Original) -> u32 {
-    let querier = querier(storage).await;
-    let stats = querier
+/// The rollups' figures over the whole of the original data.
+async fn all_stats(storage: &Storage, original: &Original) -> strata_query::StatsResult {
+    querier(storage)
+        .await
         .stats(
             &TenantId::default_tenant(),
             &StatsRequest {
@@ -248,7 +249,11 @@ async fn check_rollups(storage: &Storage, original: &Original) -> u32 {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Span and error counts per (service, span name) in the rollups.
+fn rollup_counts(stats: &strata_query::StatsResult) -> BTreeMap<(String, String), (u64, u64)> {
     let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for op in &stats.operations {
         let c = got
@@ -257,6 +262,12 @@ async fn check_rollups(storage: &Storage, original: &Original) -> u32 {
         c.0 += op.cell.spans;
         c.1 += op.cell.errors;
     }
+    got
+}
+
+async fn check_rollups(storage: &Storage, original: &Original) -> u32 {
+    let stats = all_stats(storage, original).await;
+    let got = rollup_counts(&stats);
     assert_eq!(got, true_counts(original), "rollup counts per operation");
     let mut checked = 0;
     for op in stats.operations.iter().filter(|o| o.cell.spans >= 100) {
@@ -392,20 +403,7 @@ fn compaction_ages_traces_through_every_tier_and_rollups_outlive_them() {
 
         // Past rollups_for, the rollups go too.
         settle(&compactor, t0 + Duration::days(401)).await.unwrap();
-        let stats = querier(&storage)
-            .await
-            .stats(
-                &TenantId::default_tenant(),
-                &StatsRequest {
-                    service: None,
-                    name: None,
-                    start: t0 - Duration::days(1),
-                    end: t0 + Duration::days(2),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(stats.operations.is_empty());
+        assert!(all_stats(&storage, &original).await.operations.is_empty());
         settle(&compactor, t0 + Duration::days(401) + Duration::hours(2))
             .await
             .unwrap();
@@ -434,18 +432,7 @@ async fn check_once(storage: &Storage, original: &Original, must: &BTreeSet<Trac
         assert_eq!(trace.spans.len(), original.traces[id].len(), "trace {id}");
         assert_eq!(blocks[id].0, original.traces[id].len());
     }
-    let stats = q
-        .stats(
-            &TenantId::default_tenant(),
-            &StatsRequest {
-                service: None,
-                name: None,
-                start: original.start - Duration::days(1),
-                end: original.start + Duration::days(2),
-            },
-        )
-        .await
-        .unwrap();
+    let stats = all_stats(storage, original).await;
     let counted: u64 = stats.operations.iter().map(|o| o.cell.spans).sum();
     let total: usize = original.traces.values().map(Vec::len).sum();
     assert!(
@@ -550,28 +537,8 @@ fn storage_of(dir: &std::path::Path) -> Storage {
 }
 
 async fn check_rollups_exact(storage: &Storage, original: &Original) {
-    let stats = querier(storage)
-        .await
-        .stats(
-            &TenantId::default_tenant(),
-            &StatsRequest {
-                service: None,
-                name: None,
-                start: original.start - Duration::days(1),
-                end: original.start + Duration::days(2),
-            },
-        )
-        .await
-        .unwrap();
-    let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-    for op in &stats.operations {
-        let c = got
-            .entry((op.service.clone(), op.name.clone()))
-            .or_default();
-        c.0 += op.cell.spans;
-        c.1 += op.cell.errors;
-    }
-    assert_eq!(got, true_counts(original));
+    let stats = all_stats(storage, original).await;
+    assert_eq!(rollup_counts(&stats), true_counts(original));
 }
 
 /// Two compactors of two shards on one S3 bucket (moto), running their cycles at the same time:

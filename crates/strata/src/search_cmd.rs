@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::Value;
 use strata_model::TenantId;
 
-use crate::trace_cmd::{Source, api_get, local_querier};
+use crate::trace_cmd::{Source, api_get_json, local_querier};
 use crate::trace_view::duration as format_duration;
 
 /// What to search.
@@ -40,13 +39,7 @@ fn params(args: &SearchArgs) -> HashMap<String, String> {
 pub async fn run(source: &Source, tenant: &TenantId, args: &SearchArgs) -> anyhow::Result<Value> {
     let params = params(args);
     match source {
-        Source::Url(url) => {
-            let endpoint = format!("{}/api/search", url.trim_end_matches('/'));
-            let target = reqwest::Url::parse_with_params(&endpoint, &params)
-                .with_context(|| format!("--url {url}"))?;
-            let body = api_get(target, tenant, "application/json").await?;
-            serde_json::from_slice(&body).context("the server's JSON")
-        }
+        Source::Url(url) => api_get_json(url, "/api/search", &params, tenant).await,
         Source::Storage(path) => {
             let querier = local_querier(path).await?;
             strata_api::search_json(&querier, tenant, &params)

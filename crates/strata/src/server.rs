@@ -53,6 +53,15 @@ async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpList
     Ok(listener)
 }
 
+/// Opens object storage and a metrics registry holding its counters.
+fn open_storage(config: &Config) -> anyhow::Result<(Storage, Registry)> {
+    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
+    tracing::info!(storage = storage.description(), "object storage ready");
+    let mut registry = Registry::default();
+    storage.metrics().register(&mut registry);
+    Ok((storage, registry))
+}
+
 /// Runs every role until SIGTERM or SIGINT, then shuts down cleanly.
 pub async fn run_all(config: Config) -> anyhow::Result<()> {
     run_until(config, shutdown_signal()).await
@@ -63,10 +72,7 @@ pub async fn run_until(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
-    tracing::info!(storage = storage.description(), "object storage ready");
-    let mut registry = Registry::default();
-    storage.metrics().register(&mut registry);
+    let (storage, mut registry) = open_storage(&config)?;
     let ingest_metrics = IngestMetrics::default();
     ingest_metrics.register(&mut registry);
     let wal_metrics = WalMetrics::default();
@@ -235,10 +241,7 @@ pub async fn run_compactor_until(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
-    tracing::info!(storage = storage.description(), "object storage ready");
-    let mut registry = Registry::default();
-    storage.metrics().register(&mut registry);
+    let (storage, mut registry) = open_storage(&config)?;
     let metrics = CompactorMetrics::default();
     metrics.register(&mut registry);
     let listener = bind(config.server.http_listen, "api", "server.http_listen").await?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use strata_model::TenantId;
 use strata_query::StatsRequest;
 
-use crate::trace_cmd::{Source, api_get, local_querier};
+use crate::trace_cmd::{Source, api_get_json, local_querier};
 use crate::trace_view::duration as format_duration;
 
 /// What to report.
@@ -34,11 +34,7 @@ pub async fn run(source: &Source, tenant: &TenantId, args: &StatsArgs) -> anyhow
                     params.insert(key.to_owned(), v.clone());
                 }
             }
-            let endpoint = format!("{}/api/strata/stats", url.trim_end_matches('/'));
-            let target = reqwest::Url::parse_with_params(&endpoint, &params)
-                .with_context(|| format!("--url {url}"))?;
-            let body = api_get(target, tenant, "application/json").await?;
-            serde_json::from_slice(&body).context("the server's JSON")
+            api_get_json(url, "/api/strata/stats", &params, tenant).await
         }
         Source::Storage(path) => {
             let querier = local_querier(path).await?;

@@ -72,6 +72,20 @@ pub async fn api_get(
     Ok(body.to_vec())
 }
 
+/// `GET url + path?params` as JSON.
+pub async fn api_get_json(
+    url: &str,
+    path: &str,
+    params: &std::collections::HashMap<String, String>,
+    tenant: &TenantId,
+) -> anyhow::Result<serde_json::Value> {
+    let endpoint = format!("{}{path}", url.trim_end_matches('/'));
+    let target = reqwest::Url::parse_with_params(&endpoint, params)
+        .with_context(|| format!("--url {url}"))?;
+    let body = api_get(target, tenant, "application/json").await?;
+    serde_json::from_slice(&body).context("the server's JSON")
+}
+
 async fn fetch_http(
     url: &str,
     tenant: &TenantId,
