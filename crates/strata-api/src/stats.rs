@@ -69,17 +69,6 @@ pub(crate) async fn stats(
     Ok(axum::Json(stats_json(&request, &result)).into_response())
 }
 
-fn kind_name(kind: i32) -> &'static str {
-    match SpanKind(kind) {
-        SpanKind::INTERNAL => "internal",
-        SpanKind::SERVER => "server",
-        SpanKind::CLIENT => "client",
-        SpanKind::PRODUCER => "producer",
-        SpanKind::CONSUMER => "consumer",
-        _ => "unspecified",
-    }
-}
-
 /// The JSON answer.
 pub fn stats_json(request: &StatsRequest, result: &StatsResult) -> Value {
     let operations: Vec<Value> = result
@@ -91,7 +80,7 @@ pub fn stats_json(request: &StatsRequest, result: &StatsResult) -> Value {
             json!({
                 "service": op.service,
                 "name": op.name,
-                "kind": kind_name(op.kind),
+                "kind": SpanKind(op.kind).name(),
                 "spanCount": c.spans,
                 "errorCount": c.errors,
                 "errorRate": if c.spans == 0 { 0.0 } else { c.errors as f64 / c.spans as f64 },

@@ -89,10 +89,13 @@ fn opt_str(array: &StringArray, row: usize) -> String {
     }
 }
 
-/// Reads every span of a whole `data.parquet` held in memory.
-pub fn read_spans(data: Bytes, block: &str) -> Result<Vec<Span>> {
+/// The record batches of a whole Parquet file held in memory, errors naming `what`.
+pub(crate) fn file_batches(
+    data: Bytes,
+    what: &str,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + '_> {
     let parquet_err = |source| Error::Parquet {
-        block: block.to_owned(),
+        block: what.to_owned(),
         source,
     };
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
@@ -100,13 +103,19 @@ pub fn read_spans(data: Bytes, block: &str) -> Result<Vec<Span>> {
         .with_batch_size(8192)
         .build()
         .map_err(parquet_err)?;
-    let mut spans = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|source| Error::Arrow {
-            block: block.to_owned(),
+    Ok(reader.map(move |batch| {
+        batch.map_err(|source| Error::Arrow {
+            block: what.to_owned(),
             source,
-        })?;
-        spans.extend(spans_from_batch(&batch, block)?);
+        })
+    }))
+}
+
+/// Reads every span of a whole `data.parquet` held in memory.
+pub fn read_spans(data: Bytes, block: &str) -> Result<Vec<Span>> {
+    let mut spans = Vec::new();
+    for batch in file_batches(data, block)? {
+        spans.extend(spans_from_batch(&batch?, block)?);
     }
     Ok(spans)
 }

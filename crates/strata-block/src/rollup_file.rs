@@ -12,7 +12,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use chrono::Utc;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use sketches_ddsketch::DDSketch;
@@ -23,7 +22,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result, corrupt};
 use crate::layout::{DATA_FILE, META_FILE, rollup_prefix};
 use crate::meta::time_from_nanos;
-use crate::read::Cols;
+use crate::read::{Cols, file_batches};
 use crate::rollup::{
     ROLLUP_FORMAT, ROLLUP_FORMAT_VERSION, Rollup, RollupCell, RollupKey, RollupMeta,
 };
@@ -179,20 +178,9 @@ fn decode_sketch(bytes: &[u8], segment: &str) -> Result<DDSketch> {
 
 /// Decodes a segment's `data.parquet`.
 pub fn decode_segment(data: Bytes, segment: &str) -> Result<Rollup> {
-    let parquet_err = |source| Error::Parquet {
-        block: segment.to_owned(),
-        source,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(parquet_err)?
-        .build()
-        .map_err(parquet_err)?;
     let mut rollup = Rollup::new();
-    for batch in reader {
-        let batch = batch.map_err(|source| Error::Arrow {
-            block: segment.to_owned(),
-            source,
-        })?;
+    for batch in file_batches(data, segment)? {
+        let batch = batch?;
         let names = batch
             .schema_ref()
             .fields()

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use strata_model::{AttrValue, KeyValue, Span, SpanKind, StatusCode};
+use strata_model::{AttrValue, KeyValue, Span, StatusCode};
 
 use crate::error::{Error, Result};
 
@@ -283,14 +283,7 @@ impl TagSummaryBuilder {
                 _ => "unset",
             };
             self.intrinsics[2].add_keyword(status);
-            let kind = match span.kind {
-                SpanKind::INTERNAL => "internal",
-                SpanKind::SERVER => "server",
-                SpanKind::CLIENT => "client",
-                SpanKind::PRODUCER => "producer",
-                SpanKind::CONSUMER => "consumer",
-                _ => "unspecified",
-            };
+            let kind = span.kind.name();
             self.intrinsics[3].add_keyword(kind);
             if span.parent_span_id.is_none() {
                 self.intrinsics[4].add_str(&span.name);

@@ -100,11 +100,6 @@ impl BlockTraceReader {
         &self.meta
     }
 
-    /// Bytes fetched from storage so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.stats.bytes()
-    }
-
     /// The next trace, or `None` at the end of the block.
     pub async fn next(&mut self) -> Result<Option<StoredTrace>> {
         let groups = self.file.metadata.metadata().num_row_groups();
@@ -162,18 +157,8 @@ impl TraceMerge {
         Ok(())
     }
 
-    /// Bytes fetched from storage by all inputs so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.inputs.iter().map(BlockTraceReader::bytes_read).sum()
-    }
-
-    /// The next trace, combined from every input that holds it.
-    pub async fn next(&mut self) -> Result<Option<StoredTrace>> {
-        self.next_with(|_, _| {}).await
-    }
-
-    /// The next trace, like [`TraceMerge::next`]; `each` sees every input's copy first, with the
-    /// input's position in the list given to [`TraceMerge::open`].
+    /// The next trace, combined from every input that holds it; `each` sees every input's copy
+    /// first, with the input's position in the list given to [`TraceMerge::open`].
     pub async fn next_with(
         &mut self,
         mut each: impl FnMut(usize, &StoredTrace),

@@ -50,6 +50,19 @@ impl SpanKind {
     pub const PRODUCER: Self = Self(4);
     /// `SPAN_KIND_CONSUMER`.
     pub const CONSUMER: Self = Self(5);
+
+    /// The kind's name as TraceQL and Tempo's tag values spell it (`server`, ...);
+    /// `unspecified` for any other code.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::INTERNAL => "internal",
+            Self::SERVER => "server",
+            Self::CLIENT => "client",
+            Self::PRODUCER => "producer",
+            Self::CONSUMER => "consumer",
+            _ => "unspecified",
+        }
+    }
 }
 
 /// OTLP status code, kept as its wire number.

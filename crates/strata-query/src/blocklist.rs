@@ -79,14 +79,6 @@ impl Blocklist {
         self.len() == 0
     }
 
-    /// Whether `block` of `tenant` is known to be replaced or dropped.
-    pub fn is_gone(&self, tenant: &TenantId, block: &Uuid) -> bool {
-        self.tenants
-            .read()
-            .get(tenant)
-            .is_some_and(|t| t.gone.contains(block))
-    }
-
     /// Adds a block whose meta is known already (one this process uploaded). Returns false, and
     /// adds nothing, when the block is known to be replaced.
     pub fn add(&self, meta: Arc<BlockMeta>) -> bool {

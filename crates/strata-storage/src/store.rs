@@ -186,23 +186,25 @@ impl Storage {
 
     /// Lists every object under `prefix`, recursively.
     pub async fn list(&self, prefix: &Path) -> Result<Vec<ObjectInfo>> {
-        let result = self
-            .store
-            .list(Some(prefix))
-            .map_ok(|meta| ObjectInfo {
-                path: meta.location,
-                size: meta.size,
-            })
-            .try_collect::<Vec<_>>()
-            .await;
-        self.observe("list", prefix, result)
+        self.collect_listing(prefix, self.store.list(Some(prefix)))
+            .await
     }
 
     /// Lists every object under `prefix` whose path sorts after `offset`, recursively.
     pub async fn list_after(&self, prefix: &Path, offset: &Path) -> Result<Vec<ObjectInfo>> {
-        let result = self
-            .store
-            .list_with_offset(Some(prefix), offset)
+        self.collect_listing(prefix, self.store.list_with_offset(Some(prefix), offset))
+            .await
+    }
+
+    async fn collect_listing(
+        &self,
+        prefix: &Path,
+        listing: futures::stream::BoxStream<
+            'static,
+            object_store::Result<object_store::ObjectMeta>,
+        >,
+    ) -> Result<Vec<ObjectInfo>> {
+        let result = listing
             .map_ok(|meta| ObjectInfo {
                 path: meta.location,
                 size: meta.size,
