@@ -16,7 +16,7 @@ mod tags;
 mod trace_by_id;
 
 pub use blocklist::Blocklist;
-pub use config::QueryConfig;
+pub use config::{IngestersConfig, QueryConfig};
 pub use error::{Error, Result};
 pub use metrics::QueryMetrics;
 pub use search::{

@@ -43,6 +43,13 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address of the HTTP API (Tempo's API, `/ready`, `/metrics`). Default `0.0.0.0:3200`.
     pub http_listen: SocketAddr,
+    /// Address of the internal gRPC API that `strata ingester` serves to queriers (recent
+    /// traces, search over them, recent blocks, tags). Default `0.0.0.0:9095`.
+    pub grpc_listen: SocketAddr,
+    /// When true, every request must name its tenant in `X-Scope-OrgID` (401 / `UNAUTHENTICATED`
+    /// otherwise); when false the header is ignored and everything belongs to `single-tenant`.
+    /// Default false.
+    pub multitenancy_enabled: bool,
     /// Log filter, in `RUST_LOG` syntax (`info`, `strata_ingest=debug,info`). Default `info`;
     /// the `RUST_LOG` environment variable wins when set.
     pub log_level: String,
@@ -52,6 +59,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             http_listen: SocketAddr::from(([0, 0, 0, 0], 3200)),
+            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9095)),
+            multitenancy_enabled: false,
             log_level: "info".into(),
         }
     }
@@ -87,6 +96,7 @@ impl Config {
         self.retention.validate().map_err(anyhow::Error::msg)?;
         let ports = [
             ("server.http_listen", self.server.http_listen, true),
+            ("server.grpc_listen", self.server.grpc_listen, true),
             (
                 "receivers.otlp_grpc.listen",
                 self.receivers.otlp_grpc.listen,
