@@ -186,7 +186,7 @@ async fn querier(storage: &Storage) -> Querier {
     let querier = Querier::new(
         storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await.unwrap();

@@ -159,7 +159,7 @@ fn traceql(c: &mut Criterion) {
     let querier = Querier::new(
         storage,
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     runtime.block_on(querier.poll_blocklist()).unwrap();

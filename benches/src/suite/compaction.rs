@@ -75,7 +75,7 @@ async fn at_rest(storage: &Storage) -> anyhow::Result<(u64, u64, usize)> {
     let querier = Querier::new(
         storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await?;

@@ -173,7 +173,7 @@ async fn new_querier(store: &Store) -> anyhow::Result<Arc<Querier>> {
     let q = Arc::new(Querier::new(
         store.storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     ));
     q.poll_blocklist().await?;

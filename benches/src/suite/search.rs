@@ -49,7 +49,7 @@ pub async fn run(store: &Store, args: &SearchArgs) -> anyhow::Result<Section> {
     let querier = Querier::new(
         store.storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await?;

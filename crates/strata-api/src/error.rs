@@ -26,15 +26,7 @@ impl ApiError {
 
 /// The HTTP status for an error kind.
 pub fn status_code(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<strata_query::Error> for ApiError {

@@ -44,6 +44,8 @@ pub struct ApiState {
     pub ready: ReadyCheck,
     /// Answers queries.
     pub querier: Arc<Querier>,
+    /// Whether requests must name their tenant (`server.multitenancy_enabled`).
+    pub multitenancy: bool,
 }
 
 /// Just `/ready` and `/metrics`: what a process without a querier (a compactor) serves.
@@ -83,18 +85,34 @@ pub fn router(state: ApiState) -> Router {
         .merge(ops)
 }
 
-/// The tenant of a request: `X-Scope-OrgID`, or the default tenant when absent.
-pub(crate) fn tenant(headers: &HeaderMap) -> Result<TenantId, ApiError> {
-    match headers.get("x-scope-orgid") {
-        None => Ok(TenantId::default_tenant()),
-        Some(value) => value
-            .to_str()
-            .map_err(|_| ApiError::bad_request("invalid X-Scope-OrgID: not visible ASCII"))
-            .and_then(|v| {
-                TenantId::new(v)
-                    .map_err(|e| ApiError::bad_request(format!("invalid X-Scope-OrgID: {e}")))
-            }),
+/// The tenant of a request, by the rule every endpoint shares
+/// ([`strata_model::tenant_from_header`]): 401 without one when multitenancy is on, 400 for an
+/// invalid one.
+pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+    let value = headers.get(strata_model::TENANT_HEADER).map(|v| v.as_bytes());
+    strata_model::tenant_from_header(value, state.multitenancy).map_err(|e| ApiError {
+        kind: e.kind(),
+        message: format!("X-Scope-OrgID: {e}"),
+    })
+}
+
+/// The header saying an answer may be incomplete, where Tempo's response has no status field
+/// (search, tags): why, e.g. which ingesters did not answer.
+pub const PARTIAL_HEADER: &str = "x-strata-partial";
+
+/// Adds [`PARTIAL_HEADER`] when the answer is partial.
+pub(crate) fn with_partial(mut response: Response, partial: Option<&str>) -> Response {
+    if let Some(message) = partial {
+        let text: String = message
+            .chars()
+            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .take(1024)
+            .collect();
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().insert(PARTIAL_HEADER, value);
+        }
     }
+    response
 }
 
 fn ready_response(ready: bool) -> Response {

@@ -15,7 +15,7 @@ use strata_traceql as tql;
 
 use crate::error::ApiError;
 use crate::trace_by_id::parse_range;
-use crate::{ApiState, tenant};
+use crate::{ApiState, tenant, with_partial};
 
 /// Traces returned when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -280,21 +280,25 @@ pub(crate) async fn search(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&headers)?;
-    let body = search_json(&state.querier, &tenant, &params).await?;
-    Ok(axum::Json(body).into_response())
+    let tenant = tenant(&state, &headers)?;
+    let (body, partial) = search_json(&state.querier, &tenant, &params).await?;
+    Ok(with_partial(
+        axum::Json(body).into_response(),
+        partial.as_deref(),
+    ))
 }
 
-/// Answers a search given `/api/search`'s query parameters, as Tempo's `SearchResponse` JSON.
-/// The HTTP handler and `strata search --storage` both use it.
+/// Answers a search given `/api/search`'s query parameters, as Tempo's `SearchResponse` JSON,
+/// and says why it may be incomplete. The HTTP handler and `strata search --storage` both use
+/// it.
 pub async fn search_json(
     querier: &Querier,
     tenant: &TenantId,
     params: &HashMap<String, String>,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, Option<String>), ApiError> {
     let request = request(params)?;
     let result = querier.search(tenant, request).await?;
-    Ok(response_json(&result))
+    Ok((response_json(&result), result.partial))
 }
 
 /// An attribute value as OTLP/JSON `AnyValue`.

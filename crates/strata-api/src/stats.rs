@@ -57,7 +57,7 @@ pub(crate) async fn stats(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&headers)?;
+    let tenant = tenant(&state, &headers)?;
     let (start, end) = range(&params, Utc::now())?;
     let request = StatsRequest {
         service: filter(&params, "service"),

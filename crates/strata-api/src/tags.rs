@@ -14,7 +14,7 @@ use strata_traceql as tql;
 
 use crate::error::ApiError;
 use crate::trace_by_id::parse_range;
-use crate::{ApiState, tenant};
+use crate::{ApiState, tenant, with_partial};
 
 /// Attribute scopes, in the order v2 lists them.
 const ATTRIBUTE_SCOPES: &[&str] = &["resource", "span", "event", "link", "instrumentation"];
@@ -80,7 +80,7 @@ async fn discover(
     headers: &HeaderMap,
     params: &HashMap<String, String>,
 ) -> Result<TagDiscovery, ApiError> {
-    let tenant = tenant(headers)?;
+    let tenant = tenant(state, headers)?;
     let range = parse_range(params)?;
     Ok(state.querier.tags(&tenant, range).await?)
 }
@@ -123,7 +123,10 @@ pub(crate) async fn tags_v1(
         .flat_map(|s| names(&found.summary, s, usize::MAX))
         .collect();
     let list: Vec<String> = all.into_iter().take(limit).collect();
-    Ok(axum::Json(json!({ "tagNames": list, "metrics": metrics(&found) })).into_response())
+    Ok(with_partial(
+        axum::Json(json!({ "tagNames": list, "metrics": metrics(&found) })).into_response(),
+        found.partial.as_deref(),
+    ))
 }
 
 /// `GET /api/v2/search/tags`: `{"scopes": [{"name", "tags"}]}`, `limit` per scope.
@@ -155,7 +158,10 @@ pub(crate) async fn tags_v2(
         })
         .map(|(s, tags)| json!({ "name": s, "tags": tags }))
         .collect();
-    Ok(axum::Json(json!({ "scopes": list, "metrics": metrics(&found) })).into_response())
+    Ok(with_partial(
+        axum::Json(json!({ "scopes": list, "metrics": metrics(&found) })).into_response(),
+        found.partial.as_deref(),
+    ))
 }
 
 /// `GET /api/search/tag/{name}/values`: the string forms of a bare attribute's values, from span
@@ -175,7 +181,10 @@ pub(crate) async fn values_v1(
         }
     }
     let list: Vec<String> = values.into_iter().take(limit).collect();
-    Ok(axum::Json(json!({ "tagValues": list, "metrics": metrics(&found) })).into_response())
+    Ok(with_partial(
+        axum::Json(json!({ "tagValues": list, "metrics": metrics(&found) })).into_response(),
+        found.partial.as_deref(),
+    ))
 }
 
 /// What a v2 tag names: an attribute in a scope, or an intrinsic.
@@ -290,7 +299,7 @@ async fn narrow(
         min_duration_nanos: None,
         max_duration_nanos: None,
     };
-    let result = match state.querier.search(&tenant(headers)?, request).await {
+    let result = match state.querier.search(&tenant(state, headers)?, request).await {
         Ok(result) => result,
         // A query that does not run is ignored, as a query that does not parse is.
         Err(e) if e.kind() == strata_model::ErrorKind::BadInput => return Ok(None),
@@ -347,7 +356,10 @@ pub(crate) async fn values_v2(
         .take(limit)
         .map(|v| json!({ "type": v.ty, "value": v.value }))
         .collect();
-    Ok(axum::Json(json!({ "tagValues": list, "metrics": metrics(&found) })).into_response())
+    Ok(with_partial(
+        axum::Json(json!({ "tagValues": list, "metrics": metrics(&found) })).into_response(),
+        found.partial.as_deref(),
+    ))
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ async fn lookup(
     id: &str,
     params: &HashMap<String, String>,
 ) -> Result<TraceLookup, ApiError> {
-    let tenant = tenant(headers)?;
+    let tenant = tenant(state, headers)?;
     let id = parse_id(id)?;
     let range = parse_range(params)?;
     Ok(state.querier.find_trace(&tenant, &id, range).await?)

@@ -23,6 +23,8 @@ use strata_query::{Querier, QueryConfig, QueryMetrics};
 use strata_storage::Storage;
 
 struct Fixture {
+    /// The same API with multitenancy on.
+    sealed: Router,
     app: Router,
     trace: Vec<Span>,
     /// A trace whose ID starts with zero bytes, to test short hex IDs.
@@ -58,14 +60,24 @@ async fn fixture(config: QueryConfig) -> Fixture {
     )
     .await
     .unwrap();
-    let querier = Arc::new(Querier::new(storage, config, None, QueryMetrics::default()));
+    let querier = Arc::new(Querier::new(storage, config, strata_query::RecentSource::None, QueryMetrics::default()));
     querier.poll_blocklist().await.unwrap();
-    let app = router(ApiState {
+    let state = ApiState {
         registry: Arc::new(Registry::default()),
         ready: Arc::new(|| true),
         querier,
+        multitenancy: false,
+    };
+    let sealed = router(ApiState {
+        multitenancy: true,
+        ..state.clone()
     });
-    Fixture { app, trace, short }
+    Fixture {
+        app: router(state),
+        sealed,
+        trace,
+        short,
+    }
 }
 
 /// Grafana's backend asks for protobuf.
@@ -320,8 +332,25 @@ async fn ids_in_paths_are_hex_case_insensitive_and_left_padded() {
 async fn tenants_are_kept_apart() {
     let f = fixture(QueryConfig::default()).await;
     let id = f.trace[0].trace_id.to_hex();
+    let (status, _, _) = get(&f.sealed, &format!("/api/traces/{id}"), &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "multitenancy needs a tenant"
+    );
     let (status, _, _) = get(
         &f.app,
+        &format!("/api/traces/{id}"),
+        &[("X-Scope-OrgID", "other-team")],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "without multitenancy the header is ignored"
+    );
+    let (status, _, _) = get(
+        &f.sealed,
         &format!("/api/traces/{id}"),
         &[("X-Scope-OrgID", "other-team")],
     )
@@ -332,14 +361,14 @@ async fn tenants_are_kept_apart() {
         "another tenant does not see the trace"
     );
     let (status, _, _) = get(
-        &f.app,
+        &f.sealed,
         &format!("/api/traces/{id}"),
         &[("X-Scope-OrgID", "single-tenant")],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, body) = get(
-        &f.app,
+        &f.sealed,
         &format!("/api/traces/{id}"),
         &[("X-Scope-OrgID", "../etc")],
     )

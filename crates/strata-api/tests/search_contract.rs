@@ -115,7 +115,7 @@ async fn fixture() -> Fixture {
     let querier = Arc::new(Querier::new(
         storage,
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     ));
     querier.poll_blocklist().await.unwrap();
@@ -125,6 +125,7 @@ async fn fixture() -> Fixture {
         registry: Arc::new(Registry::default()),
         ready: Arc::new(|| true),
         querier,
+        multitenancy: false,
     });
     Fixture {
         app,

@@ -14,8 +14,8 @@ pub enum Error {
     /// The content type or encoding is not one OTLP defines.
     #[error("{0}")]
     Unsupported(String),
-    /// The tenant header is not a valid tenant ID.
-    #[error("invalid X-Scope-OrgID: {0}")]
+    /// The tenant header is missing (with multitenancy on) or not a valid tenant ID.
+    #[error("X-Scope-OrgID: {0}")]
     Tenant(strata_model::Error),
     /// A per-tenant limit refused the whole request.
     #[error("{0}")]
@@ -28,6 +28,14 @@ pub enum Error {
     /// The ingester is shutting down.
     #[error("ingester is shutting down")]
     ShuttingDown,
+    /// A requested flush did not finish in time (uploads go on, and are retried).
+    #[error("{pending} blocks were still uploading after {waited:?}")]
+    FlushTimeout {
+        /// Blocks not uploaded yet.
+        pending: usize,
+        /// How long the flush waited.
+        waited: std::time::Duration,
+    },
     /// The write-ahead log failed.
     #[error("write-ahead log: {0}")]
     Wal(String),
@@ -40,11 +48,12 @@ impl Error {
     /// The kind of failure, for status codes.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Malformed(_) | Self::Tenant(_) => ErrorKind::BadInput,
+            Self::Tenant(e) => e.kind(),
+            Self::Malformed(_) => ErrorKind::BadInput,
             Self::TooLarge(_) => ErrorKind::TooLarge,
             Self::Unsupported(_) => ErrorKind::Unsupported,
             Self::Limited(_) | Self::Backpressure(_) => ErrorKind::Overloaded,
-            Self::ShuttingDown | Self::Wal(_) => ErrorKind::Unavailable,
+            Self::ShuttingDown | Self::Wal(_) | Self::FlushTimeout { .. } => ErrorKind::Unavailable,
             Self::Block(_) => ErrorKind::Internal,
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -294,6 +294,36 @@ impl Ingester {
         !self.shared.shutting_down.load(Ordering::Acquire)
     }
 
+    /// Cuts every live trace into blocks now and waits, at most `timeout`, until they are
+    /// uploaded (`POST /flush`). Pushes go on meanwhile; spans arriving during the flush may
+    /// stay live.
+    pub async fn flush(&self, timeout: Duration) -> Result<()> {
+        let cut = match self.cut_tx.lock().as_ref() {
+            Some(tx) => cut_blocks(&self.shared, tx, true),
+            None => return Err(Error::ShuttingDown),
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pending = {
+                let flushing = self.shared.flushing.lock();
+                cut.iter()
+                    .filter(|b| flushing.iter().any(|f| Arc::ptr_eq(f, b)))
+                    .count()
+            };
+            if pending == 0 {
+                tracing::info!(blocks = cut.len(), "flushed on request");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::FlushTimeout {
+                    pending,
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops taking pushes, cuts every live trace into blocks, flushes them (retrying for at
     /// most `shutdown_flush_timeout`) and closes the WAL. Whatever could not be flushed is still
     /// in the WAL and is replayed at the next start.
@@ -307,7 +337,7 @@ impl Ingester {
             let _ = sweeper.await;
         }
         if let Some(tx) = self.cut_tx.lock().take() {
-            cut_blocks(shared, &tx, true);
+            let _ = cut_blocks(shared, &tx, true);
         }
         let deadline = shared.config.shutdown_flush_timeout;
         if let Some(flusher) = tasks.next() {
@@ -409,7 +439,13 @@ fn outcome(report: &SanitizeReport, accepted: usize) -> PushOutcome {
 }
 
 /// Moves complete traces to head blocks and cuts head blocks that are due.
-fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<Arc<FlushingBlock>>, force: bool) {
+/// Moves idle (with `force`, all) live traces to head blocks and cuts the heads that are due
+/// (with `force`, all); returns the blocks cut, already handed to the flusher.
+fn cut_blocks(
+    shared: &Shared,
+    tx: &mpsc::UnboundedSender<Arc<FlushingBlock>>,
+    force: bool,
+) -> Vec<Arc<FlushingBlock>> {
     let now = Instant::now();
     let config = &shared.config;
     let mut cut = Vec::new();
@@ -437,11 +473,12 @@ fn cut_blocks(shared: &Shared, tx: &mpsc::UnboundedSender<Arc<FlushingBlock>>, f
         shared.flushing.lock().extend(cut.iter().cloned());
     }
     shared.metrics.live_traces.set(live_traces as i64);
-    for block in cut {
-        if tx.send(block).is_err() {
+    for block in &cut {
+        if tx.send(Arc::clone(block)).is_err() {
             tracing::error!("the flusher has stopped; a cut block stays in the WAL");
         }
     }
+    cut
 }
 
 async fn sweep_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Arc<FlushingBlock>>) {
@@ -449,7 +486,7 @@ async fn sweep_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Arc<FlushingB
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        cut_blocks(&shared, &tx, false);
+        let _ = cut_blocks(&shared, &tx, false);
         shared
             .metrics
             .unflushed_bytes

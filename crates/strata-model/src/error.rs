@@ -43,6 +43,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A request without a tenant while multitenancy is on.
+    #[error("no tenant: X-Scope-OrgID is required when multitenancy is enabled")]
+    NoTenant,
     /// An attribute value holding JSON that does not describe an OTLP `AnyValue`.
     #[error("invalid attribute JSON: {0}")]
     AttrJson(String),
@@ -73,6 +76,48 @@ pub enum ErrorKind {
     Unsupported,
     /// The service cannot take the request now, e.g. it is shutting down (503, `Unavailable`).
     Unavailable,
+    /// The request does not say who it is for: no tenant while multitenancy is on (401,
+    /// `Unauthenticated`).
+    Unauthenticated,
     /// Something broke inside; not the client's fault (500, `Internal`).
     Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status code for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::BadInput => 400,
+            Self::Unauthenticated => 401,
+            Self::NotFound => 404,
+            Self::TooLarge => 413,
+            Self::Unsupported => 415,
+            Self::Overloaded => 429,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// The gRPC status code number for this kind (`InvalidArgument` is 3, ...).
+    pub fn grpc_code(self) -> i32 {
+        match self {
+            Self::BadInput => 3,
+            Self::NotFound => 5,
+            Self::Overloaded | Self::TooLarge => 8,
+            Self::Unsupported => 12,
+            Self::Internal => 13,
+            Self::Unavailable => 14,
+            Self::Unauthenticated => 16,
+        }
+    }
+}
+
+impl Error {
+    /// What kind of failure this is: every model error is the client's input.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NoTenant => ErrorKind::Unauthenticated,
+            _ => ErrorKind::BadInput,
+        }
+    }
 }

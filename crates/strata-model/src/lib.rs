@@ -20,7 +20,7 @@ pub use compact_str::CompactString;
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{SpanId, TraceId};
 pub use span::{Event, Link, Resource, Scope, Span, SpanKind, StatusCode};
-pub use tenant::{DEFAULT_TENANT, MAX_TENANT_LEN, TenantId};
+pub use tenant::{DEFAULT_TENANT, MAX_TENANT_LEN, TENANT_HEADER, TenantId, tenant_from_header};
 pub use trace::{NestedSet, TraceLayout, TraceSummary, dedupe_spans, order_trace, trace_layout};
 
 /// Re-export of the OTLP protobuf types this crate maps to and from.

@@ -56,6 +56,31 @@ impl TenantId {
     }
 }
 
+/// The header naming a request's tenant, lower case as HTTP/2 and gRPC metadata spell it.
+pub const TENANT_HEADER: &str = "x-scope-orgid";
+
+/// The tenant of a request, from the value of its `X-Scope-OrgID` header: the one rule every
+/// Strata endpoint (OTLP, the query API, the internal API) applies.
+///
+/// With `multitenancy` off the header is ignored and everything belongs to the default tenant,
+/// as in Tempo. With it on, a missing or empty header is [`Error::NoTenant`] (401) and anything
+/// else must be a valid [`TenantId`] (400 otherwise), checked before it can reach a storage path.
+pub fn tenant_from_header(value: Option<&[u8]>, multitenancy: bool) -> Result<TenantId> {
+    if !multitenancy {
+        return Ok(TenantId::default_tenant());
+    }
+    match value {
+        None | Some(b"") => Err(Error::NoTenant),
+        Some(bytes) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| Error::Tenant {
+                tenant: truncate_for_message(&String::from_utf8_lossy(bytes)),
+                reason: "not UTF-8",
+            })?;
+            TenantId::new(text)
+        }
+    }
+}
+
 fn is_tenant_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '!' | '-' | '_' | '.' | '*' | '\'' | '(' | ')')
 }
@@ -102,5 +127,29 @@ mod tests {
             assert!(TenantId::new(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(TenantId::new(&"a".repeat(150)).is_ok());
+    }
+
+    #[test]
+    fn the_header_rule_depends_on_multitenancy() {
+        let single = tenant_from_header(Some(b"team-a"), false).unwrap();
+        assert_eq!(single.as_str(), DEFAULT_TENANT, "the header is ignored when off");
+        assert_eq!(
+            tenant_from_header(Some(b"../x"), false).unwrap().as_str(),
+            DEFAULT_TENANT
+        );
+        assert_eq!(
+            tenant_from_header(Some(b"team-a"), true).unwrap().as_str(),
+            "team-a"
+        );
+        for missing in [None, Some(&b""[..])] {
+            let err = tenant_from_header(missing, true).unwrap_err();
+            assert_eq!(err, Error::NoTenant);
+            assert_eq!(err.kind().http_status(), 401);
+        }
+        let long = vec![b'a'; 10 * 1024];
+        for hostile in [&b"../x"[..], b"a/b", b"a\x01b", b"\xff\xfe", &long] {
+            let err = tenant_from_header(Some(hostile), true).unwrap_err();
+            assert_eq!(err.kind().http_status(), 400, "{hostile:?}: {err}");
+        }
     }
 }

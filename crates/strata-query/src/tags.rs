@@ -6,11 +6,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
-use strata_block::{ReadStats, TagSummary, layout};
+use strata_block::{BlockMeta, ReadStats, TagSummary, layout};
 use strata_model::TenantId;
 
 use crate::error::Result;
-use crate::trace_by_id::{Querier, RecentData, TimeRange};
+use crate::trace_by_id::{Querier, TimeRange};
 
 /// A tenant's tags and what finding them cost.
 #[derive(Debug, Clone, Default)]
@@ -21,37 +21,50 @@ pub struct TagDiscovery {
     pub storage_bytes: u64,
     /// Blocks whose summaries were used.
     pub blocks: u64,
+    /// Set when values may be missing because ingesters did not answer.
+    pub partial: Option<String>,
 }
 
 /// How long a summary of the ingester's recent data is reused. Autocomplete asks for tags at
 /// every keystroke; summarising the recent data each time would cost a pass over every live span.
 const RECENT_TAGS_TTL: Duration = Duration::from_secs(10);
 
+/// A summary of recent data, with the recent blocks named alongside it.
+pub(crate) type RecentTags = Arc<(TagSummary, Vec<BlockMeta>)>;
+
 impl Querier {
-    fn recent_tag_summary(&self, recent: &dyn RecentData, tenant: &TenantId) -> Arc<TagSummary> {
+    /// The recent data's tags, from the cache when fresh. An answer missing an ingester is not
+    /// cached.
+    async fn recent_tag_summary(&self, tenant: &TenantId) -> (RecentTags, Option<String>) {
         let now = Instant::now();
         if let Some((at, summary)) = self.recent_tags.lock().get(tenant)
             && now.duration_since(*at) < RECENT_TAGS_TTL
         {
-            return Arc::clone(summary);
+            return (Arc::clone(summary), None);
         }
-        let summary = Arc::new(recent.recent_tags(tenant));
-        let mut cache = self.recent_tags.lock();
-        cache.retain(|_, (at, _)| now.duration_since(*at) < RECENT_TAGS_TTL);
-        cache.insert(tenant.clone(), (now, Arc::clone(&summary)));
-        summary
+        let recent = self.recent.tags(tenant).await;
+        let partial = recent.partial_message();
+        let summary = Arc::new((recent.value, recent.blocks));
+        if partial.is_none() {
+            let mut cache = self.recent_tags.lock();
+            cache.retain(|_, (at, _)| now.duration_since(*at) < RECENT_TAGS_TTL);
+            cache.insert(tenant.clone(), (now, Arc::clone(&summary)));
+        }
+        (summary, partial)
     }
 
     /// The tags of `tenant`'s data overlapping `range` (all data when `None`).
     pub async fn tags(&self, tenant: &TenantId, range: Option<TimeRange>) -> Result<TagDiscovery> {
         self.metrics.tag_queries.inc();
         let stats = Arc::new(ReadStats::default());
-        let mut out = TagDiscovery::default();
-        if let Some(recent) = &self.recent {
-            out.summary = (*self.recent_tag_summary(recent.as_ref(), tenant)).clone();
-        }
+        let (recent, partial) = self.recent_tag_summary(tenant).await;
+        let mut out = TagDiscovery {
+            summary: recent.0.clone(),
+            partial,
+            ..Default::default()
+        };
         let blocks: Vec<_> = self
-            .tenant_blocks(tenant)
+            .tenant_blocks(tenant, recent.1.clone())
             .into_iter()
             .filter(|b| range.is_none_or(|r| b.start_time <= r.end && r.start <= b.end_time))
             .collect();

@@ -22,19 +22,7 @@ use crate::cache::ByteCache;
 use crate::config::QueryConfig;
 use crate::error::Result;
 use crate::metrics::QueryMetrics;
-
-/// Data an ingester holds that may not be in the blocklist yet.
-pub trait RecentData: Send + Sync {
-    /// Spans of the trace not yet in an uploaded block.
-    fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Vec<Span>;
-    /// Blocks uploaded recently, which a blocklist poll may not have listed yet.
-    fn recent_blocks(&self, tenant: &TenantId) -> Vec<BlockMeta>;
-    /// Copies of every trace not yet in an uploaded block, for search (each entry one trace's
-    /// spans; a trace may appear more than once).
-    fn recent_traces(&self, tenant: &TenantId) -> Vec<Vec<Span>>;
-    /// The tag names and values of the data not yet in an uploaded block.
-    fn recent_tags(&self, tenant: &TenantId) -> TagSummary;
-}
+use crate::recent::RecentSource;
 
 /// A closed time range, to narrow the blocks searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,17 +54,17 @@ pub struct TraceLookup {
     pub storage_bytes: u64,
 }
 
-/// Answers queries over one object store (and, optionally, an ingester's recent data).
+/// Answers queries over one object store and the recent data of the ingesters.
 pub struct Querier {
     pub(crate) storage: Storage,
     pub(crate) config: QueryConfig,
     blocklist: Arc<Blocklist>,
-    pub(crate) recent: Option<Arc<dyn RecentData>>,
+    pub(crate) recent: RecentSource,
     blooms: ByteCache<(Uuid, u32), BloomShard>,
     files: ByteCache<Uuid, BlockFile>,
     pub(crate) tag_summaries: ByteCache<Uuid, TagSummary>,
     /// The recent data's tag summary per tenant, and when it was made.
-    pub(crate) recent_tags: parking_lot::Mutex<HashMap<TenantId, (Instant, Arc<TagSummary>)>>,
+    pub(crate) recent_tags: parking_lot::Mutex<HashMap<TenantId, (Instant, crate::tags::RecentTags)>>,
     pub(crate) metrics: QueryMetrics,
     /// Rollup segment metas seen (immutable; pruned to what the last listing found).
     pub(crate) segment_metas: parking_lot::Mutex<HashMap<Uuid, Arc<strata_block::RollupMeta>>>,
@@ -88,7 +76,7 @@ impl Querier {
     pub fn new(
         storage: Storage,
         config: QueryConfig,
-        recent: Option<Arc<dyn RecentData>>,
+        recent: RecentSource,
         metrics: QueryMetrics,
     ) -> Self {
         Self {
@@ -137,18 +125,27 @@ impl Querier {
         }
     }
 
-    /// The tenant's live blocks: the blocklist, plus blocks the ingester uploaded that no poll
-    /// has listed yet (which are added to the blocklist), less any the compactor replaced.
-    pub(crate) fn tenant_blocks(&self, tenant: &TenantId) -> Vec<Arc<BlockMeta>> {
-        if let Some(recent) = &self.recent {
+    /// The tenant's live blocks: the blocklist, plus `recent` blocks an ingester uploaded that
+    /// no poll has listed yet (which are added to the blocklist), less any the compactor
+    /// replaced.
+    pub(crate) fn tenant_blocks(
+        &self,
+        tenant: &TenantId,
+        recent: Vec<BlockMeta>,
+    ) -> Vec<Arc<BlockMeta>> {
+        if !recent.is_empty() {
             let known: HashSet<Uuid> = self
                 .blocklist
                 .blocks(tenant)
                 .iter()
                 .map(|b| b.block_id)
                 .collect();
-            for meta in recent.recent_blocks(tenant) {
-                if !known.contains(&meta.block_id) && self.blocklist.add(Arc::new(meta)) {
+            for meta in recent {
+                // An ingester only names its tenant's blocks; a meta for another is ignored.
+                if meta.tenant == tenant.as_str()
+                    && !known.contains(&meta.block_id)
+                    && self.blocklist.add(Arc::new(meta))
+                {
                     self.metrics
                         .blocklist_blocks
                         .set(self.blocklist.len() as i64);
@@ -183,11 +180,10 @@ impl Querier {
     ) -> Result<TraceLookup> {
         self.metrics.trace_lookups.inc();
         let stats = Arc::new(ReadStats::default());
-        let mut spans = match &self.recent {
-            Some(recent) => recent.find_trace(tenant, trace_id),
-            None => Vec::new(),
-        };
-        let blocks = self.tenant_blocks(tenant);
+        let recent = self.recent.find_trace(tenant, trace_id).await;
+        let unreachable = recent.partial_message();
+        let mut spans = recent.value;
+        let blocks = self.tenant_blocks(tenant, recent.blocks);
         let candidates: Vec<Arc<BlockMeta>> = blocks
             .into_iter()
             .filter(|b| b.may_hold(trace_id))
@@ -239,14 +235,13 @@ impl Querier {
         merge(&mut spans);
         let truncated = truncate(&mut spans, self.config.max_trace_bytes.as_u64());
         lookup.truncated = truncated.is_some();
-        lookup.partial = match (failed, truncated) {
-            (0, None) => None,
-            (0, Some(message)) => Some(message),
-            (n, None) => Some(format!(
-                "{n} blocks could not be read; the trace may be incomplete"
-            )),
-            (n, Some(message)) => Some(format!("{message}; {n} blocks could not be read")),
-        };
+        let failed = (failed > 0)
+            .then(|| format!("{failed} blocks could not be read; the trace may be incomplete"));
+        let reasons: Vec<String> = [truncated, failed, unreachable]
+            .into_iter()
+            .flatten()
+            .collect();
+        lookup.partial = (!reasons.is_empty()).then(|| reasons.join("; "));
         if !spans.is_empty() {
             self.metrics.traces_found.inc();
         }

@@ -84,7 +84,7 @@ async fn a_trace_split_over_blocks_and_memory_comes_back_whole_once() {
     let querier = Querier::new(
         storage.clone(),
         QueryConfig::default(),
-        Some(recent),
+        strata_query::RecentSource::Local(recent),
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await.unwrap();
@@ -147,7 +147,7 @@ async fn a_miss_reads_no_block_data() {
     let querier = Querier::new(
         storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await.unwrap();
@@ -212,7 +212,7 @@ async fn a_block_without_meta_does_not_exist() {
     let querier = Querier::new(
         storage.clone(),
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     );
     querier.poll_blocklist().await.unwrap();

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use strata::search_cmd::{self, SearchArgs};
 use strata::stats_cmd::{self, StatsArgs};
 use strata::trace_cmd::{self, Source};
-use strata::{Config, init_logging, server, trace_view};
+use strata::server::{self, Role};
+use strata::{Config, init_logging, trace_view};
 use strata_model::TenantId;
 
 // mimalloc instead of the system allocator: the write path makes many small allocations (span
@@ -31,6 +32,13 @@ struct Cli {
 enum Command {
     /// Run every role in one process (the default).
     All,
+    /// Run only the ingester: OTLP receivers, WAL, block cutting and upload, and the internal
+    /// API queriers ask for recent data (server.grpc_listen); /ready, /metrics and POST /flush
+    /// on server.http_listen.
+    Ingester,
+    /// Run only the querier: Tempo's query API on server.http_listen, over the bucket and the
+    /// ingesters of query.ingesters.
+    Querier,
     /// Run only the compactor: merge blocks, apply retention, keep rollups (with /ready and
     /// /metrics on server.http_listen).
     Compactor,
@@ -106,6 +114,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::All) => run_server(cli.config.as_deref(), Role::All),
+        Some(Command::Ingester) => run_server(cli.config.as_deref(), Role::Ingester),
+        Some(Command::Querier) => run_server(cli.config.as_deref(), Role::Querier),
         Some(Command::Compactor) => run_server(cli.config.as_deref(), Role::Compactor),
         Some(Command::Stats {
             service,
@@ -219,12 +229,6 @@ async fn print_trace(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Which roles a server process runs.
-enum Role {
-    All,
-    Compactor,
-}
-
 fn run_server(config: Option<&std::path::Path>, role: Role) -> ExitCode {
     let config = match config {
         Some(path) => Config::load(path),
@@ -239,10 +243,8 @@ fn run_server(config: Option<&std::path::Path>, role: Role) -> ExitCode {
     };
     init_logging(&config.server.log_level);
     block_on(async move {
-        match role {
-            Role::All => server::run_all(config).await,
-            Role::Compactor => server::run_compactor(config).await,
-        }
-        .map(|()| ExitCode::SUCCESS)
+        server::run(config, role)
+            .await
+            .map(|()| ExitCode::SUCCESS)
     })
 }

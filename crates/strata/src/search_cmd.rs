@@ -44,6 +44,7 @@ pub async fn run(source: &Source, tenant: &TenantId, args: &SearchArgs) -> anyho
             let querier = local_querier(path).await?;
             strata_api::search_json(&querier, tenant, &params)
                 .await
+                .map(|(body, _)| body)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))
         }
     }

@@ -1,7 +1,11 @@
-//! Running Strata: every role in one process (the default), or the compactor alone. Start-up
-//! binds every port before serving so a taken port fails fast; shutdown stops the receivers,
-//! flushes the ingester and closes the WAL, then stops the compactor (a cycle cut short is safe)
-//! and the API.
+//! Running Strata: every role in one process (`strata all`, the default), or one role per
+//! process against a shared bucket (`strata ingester | querier | compactor`). Each role starts
+//! only what it needs, from the same config file.
+//!
+//! Start-up binds every port before serving, so a taken port fails fast. Shutdown stops the
+//! receivers, flushes the ingester and closes the WAL, stops the internal API (queriers then
+//! find the flushed blocks in the bucket), stops the compactor (a cycle cut short is safe), and
+//! last the HTTP API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +19,9 @@ use strata_ingest::receiver::{grpc, http};
 use strata_ingest::wal::WalMetrics;
 use strata_ingest::{IngestMetrics, Ingester};
 use strata_model::{Span, TenantId, TraceId};
-use strata_query::{Querier, QueryMetrics, RecentData};
+use strata_query::{
+    IngesterPool, IngesterService, Querier, QueryMetrics, RecentData, RecentSource,
+};
 use strata_storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,7 +29,38 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 
-/// The ingester's unflushed data and recent blocks, as the querier sees them.
+/// Which roles a server process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every role in one process; the querier reads the ingester directly.
+    All,
+    /// Receivers, WAL, block cutting and upload, and the internal API for queriers.
+    Ingester,
+    /// Tempo's query API over the bucket and the ingesters' recent data.
+    Querier,
+    /// Merging, retention and rollups.
+    Compactor,
+}
+
+impl Role {
+    fn ingests(self) -> bool {
+        matches!(self, Self::All | Self::Ingester)
+    }
+
+    fn queries(self) -> bool {
+        matches!(self, Self::All | Self::Querier)
+    }
+
+    fn compacts(self, config: &Config) -> bool {
+        match self {
+            Self::All => config.compactor.enabled,
+            Self::Compactor => true,
+            Self::Ingester | Self::Querier => false,
+        }
+    }
+}
+
+/// The ingester's unflushed data and recent blocks, as a querier sees them.
 struct IngesterRecentData(Arc<Ingester>);
 
 impl RecentData for IngesterRecentData {
@@ -53,101 +90,98 @@ async fn bind(addr: SocketAddr, role: &str, key: &str) -> anyhow::Result<TcpList
     Ok(listener)
 }
 
-/// Opens object storage and a metrics registry holding its counters.
-fn open_storage(config: &Config) -> anyhow::Result<(Storage, Registry)> {
-    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
-    tracing::info!(storage = storage.description(), "object storage ready");
-    let mut registry = Registry::default();
-    storage.metrics().register(&mut registry);
-    Ok((storage, registry))
+/// Runs `role` until SIGTERM or SIGINT, then shuts down cleanly.
+pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
+    run_until(config, role, shutdown_signal()).await
 }
 
-/// Runs every role until SIGTERM or SIGINT, then shuts down cleanly.
-pub async fn run_all(config: Config) -> anyhow::Result<()> {
-    run_until(config, shutdown_signal()).await
-}
-
-/// Runs every role until `shutdown` resolves.
+/// Runs `role` until `shutdown` resolves.
 pub async fn run_until(
     config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    role: Role,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (storage, mut registry) = open_storage(&config)?;
-    let ingest_metrics = IngestMetrics::default();
-    ingest_metrics.register(&mut registry);
-    let wal_metrics = WalMetrics::default();
-    wal_metrics.register(&mut registry);
-    let query_metrics = QueryMetrics::default();
-    query_metrics.register(&mut registry);
+    let storage = Storage::from_config(&config.storage).context("opening object storage")?;
+    tracing::info!(role = ?role, storage = storage.description(), "starting");
+    let mut registry = Registry::default();
+    storage.metrics().register(&mut registry);
+    let multitenancy = config.server.multitenancy_enabled;
+
+    let ingester = match role.ingests() {
+        true => Some(start_ingester(&config, &storage, &mut registry).await?),
+        false => None,
+    };
+    let recent: Option<Arc<dyn RecentData>> = ingester
+        .as_ref()
+        .map(|i| Arc::new(IngesterRecentData(Arc::clone(i))) as Arc<dyn RecentData>);
+
+    let mut background = JoinSet::new();
+    let querier = match role.queries() {
+        true => {
+            let source = match &recent {
+                Some(recent) => RecentSource::Local(Arc::clone(recent)),
+                None => ingester_pool(&config, &mut background).await,
+            };
+            Some(start_querier(&config, &storage, &mut registry, source, &mut background).await?)
+        }
+        false => None,
+    };
+
+    // Bind every port before serving anything.
+    let receivers = &config.receivers;
+    let mut grpc_listener = None;
+    let mut http_listener = None;
+    if ingester.is_some() {
+        if receivers.otlp_grpc.enabled {
+            grpc_listener = Some(
+                bind(
+                    receivers.otlp_grpc.listen,
+                    "otlp-grpc",
+                    "receivers.otlp_grpc.listen",
+                )
+                .await?,
+            );
+        }
+        if receivers.otlp_http.enabled {
+            http_listener = Some(
+                bind(
+                    receivers.otlp_http.listen,
+                    "otlp-http",
+                    "receivers.otlp_http.listen",
+                )
+                .await?,
+            );
+        }
+    }
+    let api_listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
+    let internal_listener = match role {
+        Role::Ingester => Some(
+            bind(
+                config.server.grpc_listen,
+                "internal-grpc",
+                "server.grpc_listen",
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+
     let compactor_metrics = CompactorMetrics::default();
     compactor_metrics.register(&mut registry);
-
-    let ingester = Arc::new(
-        Ingester::start(
-            config.ingester.clone(),
-            config.limits.clone(),
-            config.block.clone(),
-            storage.clone(),
-            ingest_metrics,
-            wal_metrics,
-        )
-        .await
-        .context("starting the ingester")?,
-    );
-
-    let querier = Arc::new(Querier::new(
-        storage.clone(),
-        config.query.clone(),
-        Some(Arc::new(IngesterRecentData(Arc::clone(&ingester)))),
-        query_metrics,
-    ));
-    querier
-        .poll_blocklist()
-        .await
-        .context("listing the blocks in object storage")?;
-    tracing::info!(blocks = querier.blocklist().len(), "blocklist loaded");
-    let poller = tokio::spawn({
-        let querier = Arc::clone(&querier);
-        async move { querier.run_blocklist_poll().await }
-    });
-
-    let receivers = &config.receivers;
-    let grpc_listener = match receivers.otlp_grpc.enabled {
-        true => Some(
-            bind(
-                receivers.otlp_grpc.listen,
-                "otlp-grpc",
-                "receivers.otlp_grpc.listen",
-            )
-            .await?,
-        ),
-        false => None,
-    };
-    let http_listener = match receivers.otlp_http.enabled {
-        true => Some(
-            bind(
-                receivers.otlp_http.listen,
-                "otlp-http",
-                "receivers.otlp_http.listen",
-            )
-            .await?,
-        ),
-        false => None,
-    };
-    let api_listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
-
-    let (stop_receivers, receivers_stopped) = watch::channel(false);
     let (stop_compactor, compactor_stopped) = watch::channel(false);
-    let compactor_task = config.compactor.enabled.then(|| {
+    let compactor_task = role.compacts(&config).then(|| {
         let compactor = compactor(&config, storage.clone(), compactor_metrics);
         let stop = wait_stop(compactor_stopped);
         tokio::spawn(async move { compactor.run(stop).await })
     });
+
+    let (stop_receivers, receivers_stopped) = watch::channel(false);
     let mut receiver_tasks = JoinSet::new();
-    if let Some(listener) = grpc_listener {
+    if let (Some(ingester), Some(listener)) = (&ingester, grpc_listener) {
         let service = grpc::OtlpGrpcService::new(
-            Arc::clone(&ingester),
+            Arc::clone(ingester),
             receivers.otlp_grpc.max_message_bytes.as_u64() as usize,
+            multitenancy,
         );
         let stop = wait_stop(receivers_stopped.clone());
         receiver_tasks.spawn(async move {
@@ -156,10 +190,11 @@ pub async fn run_until(
                 .context("OTLP gRPC receiver")
         });
     }
-    if let Some(listener) = http_listener {
+    if let (Some(ingester), Some(listener)) = (&ingester, http_listener) {
         let app = http::router(
-            Arc::clone(&ingester),
+            Arc::clone(ingester),
             receivers.otlp_http.max_body_bytes.as_u64() as usize,
+            multitenancy,
         );
         let stop = wait_stop(receivers_stopped.clone());
         receiver_tasks.spawn(async move {
@@ -170,12 +205,17 @@ pub async fn run_until(
         });
     }
 
-    let ready_ingester = Arc::clone(&ingester);
-    let api = strata_api::router(ApiState {
-        registry: Arc::new(registry),
-        ready: Arc::new(move || ready_ingester.is_ready()),
-        querier,
-    });
+    let (stop_internal, internal_stopped) = watch::channel(false);
+    let internal_task = match (internal_listener, &recent) {
+        (Some(listener), Some(recent)) => {
+            let service = IngesterService::new(Arc::clone(recent), multitenancy);
+            let stop = wait_stop(internal_stopped);
+            Some(tokio::spawn(service.serve(listener, stop)))
+        }
+        _ => None,
+    };
+
+    let api = api_router(&config, registry, ingester.clone(), querier);
     let (stop_api, api_stopped) = watch::channel(false);
     let api_task = tokio::spawn({
         let stop = wait_stop(api_stopped);
@@ -193,25 +233,146 @@ pub async fn run_until(
         Some(result) = receiver_tasks.join_next() => Some(result),
     };
     match failure {
-        None => tracing::info!("shutting down: no longer accepting spans"),
+        None => tracing::info!("shutting down"),
         Some(result) => tracing::error!(?result, "a receiver stopped unexpectedly; shutting down"),
     }
     let _ = stop_receivers.send(true);
     while receiver_tasks.join_next().await.is_some() {}
-    ingester.shutdown().await;
+    if let Some(ingester) = &ingester {
+        ingester.shutdown().await;
+    }
+    let _ = stop_internal.send(true);
+    if let Some(task) = internal_task {
+        let _ = task.await;
+    }
     let _ = stop_compactor.send(true);
     if let Some(task) = compactor_task {
         let _ = task.await;
     }
     let _ = stop_api.send(true);
     let _ = api_task.await;
-    poller.abort();
+    background.abort_all();
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn wait_stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn start_ingester(
+    config: &Config,
+    storage: &Storage,
+    registry: &mut Registry,
+) -> anyhow::Result<Arc<Ingester>> {
+    let ingest_metrics = IngestMetrics::default();
+    ingest_metrics.register(registry);
+    let wal_metrics = WalMetrics::default();
+    wal_metrics.register(registry);
+    let ingester = Ingester::start(
+        config.ingester.clone(),
+        config.limits.clone(),
+        config.block.clone(),
+        storage.clone(),
+        ingest_metrics,
+        wal_metrics,
+    )
+    .await
+    .context("starting the ingester")?;
+    Ok(Arc::new(ingester))
+}
+
+/// The ingesters of `query.ingesters`, resolved once before serving and kept fresh.
+async fn ingester_pool(config: &Config, background: &mut JoinSet<()>) -> RecentSource {
+    if config.query.ingesters.is_empty() {
+        tracing::warn!(
+            "query.ingesters is empty: this querier answers from the bucket only, without the traces ingesters have not flushed yet"
+        );
+        return RecentSource::None;
+    }
+    let pool = Arc::new(IngesterPool::new(config.query.ingesters.clone()));
+    pool.refresh().await;
+    tracing::info!(ingesters = ?pool.addresses(), "asking these ingesters for recent data");
+    let refresher = Arc::clone(&pool);
+    background.spawn(async move { refresher.run_refresh().await });
+    RecentSource::Ingesters(pool)
+}
+
+async fn start_querier(
+    config: &Config,
+    storage: &Storage,
+    registry: &mut Registry,
+    recent: RecentSource,
+    background: &mut JoinSet<()>,
+) -> anyhow::Result<Arc<Querier>> {
+    let metrics = QueryMetrics::default();
+    metrics.register(registry);
+    let querier = Arc::new(Querier::new(
+        storage.clone(),
+        config.query.clone(),
+        recent,
+        metrics,
+    ));
+    querier
+        .poll_blocklist()
+        .await
+        .context("listing the blocks in object storage")?;
+    tracing::info!(blocks = querier.blocklist().len(), "blocklist loaded");
+    let poller = Arc::clone(&querier);
+    background.spawn(async move { poller.run_blocklist_poll().await });
+    Ok(querier)
+}
+
+/// What `server.http_listen` serves: Tempo's API where there is a querier; `/ready` and
+/// `/metrics` everywhere; `POST /flush` where there is an ingester.
+fn api_router(
+    config: &Config,
+    registry: Registry,
+    ingester: Option<Arc<Ingester>>,
+    querier: Option<Arc<Querier>>,
+) -> axum::Router {
+    let registry = Arc::new(registry);
+    let ready: strata_api::ReadyCheck = match &ingester {
+        Some(ingester) => {
+            let ingester = Arc::clone(ingester);
+            Arc::new(move || ingester.is_ready())
+        }
+        None => Arc::new(|| true),
+    };
+    let router = match querier {
+        Some(querier) => strata_api::router(ApiState {
+            registry,
+            ready,
+            querier,
+            multitenancy: config.server.multitenancy_enabled,
+        }),
+        None => strata_api::ops_router(registry, ready),
+    };
+    match ingester {
+        Some(ingester) => router.merge(flush_router(ingester)),
+        None => router,
+    }
+}
+
+/// `POST /flush`: cut and upload everything the ingester holds; 200 once uploaded.
+fn flush_router(ingester: Arc<Ingester>) -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new().route(
+        "/flush",
+        axum::routing::post(move || {
+            let ingester = Arc::clone(&ingester);
+            async move {
+                match ingester.flush(std::time::Duration::from_secs(60)).await {
+                    Ok(()) => (StatusCode::OK, "flushed".to_owned()),
+                    Err(e) => (
+                        StatusCode::from_u16(e.kind().http_status())
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        e.to_string(),
+                    ),
+                }
+            }
+        }),
+    )
 }
 
 fn compactor(config: &Config, storage: Storage, metrics: CompactorMetrics) -> Compactor {
@@ -228,36 +389,6 @@ fn compactor(config: &Config, storage: Storage, metrics: CompactorMetrics) -> Co
         config.block.clone(),
         metrics,
     )
-}
-
-/// Runs only the compactor (`strata compactor`), with `/ready` and `/metrics` on
-/// `server.http_listen`, until SIGTERM or SIGINT.
-pub async fn run_compactor(config: Config) -> anyhow::Result<()> {
-    run_compactor_until(config, shutdown_signal()).await
-}
-
-/// Runs only the compactor until `shutdown` resolves.
-pub async fn run_compactor_until(
-    config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (storage, mut registry) = open_storage(&config)?;
-    let metrics = CompactorMetrics::default();
-    metrics.register(&mut registry);
-    let listener = bind(config.server.http_listen, "api", "server.http_listen").await?;
-    let app = strata_api::ops_router(Arc::new(registry), Arc::new(|| true));
-    let (stop_api, api_stopped) = watch::channel(false);
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(wait_stop(api_stopped))
-            .await
-    });
-    compactor(&config, storage, metrics).run(shutdown).await;
-    tracing::info!("shutting down");
-    let _ = stop_api.send(true);
-    let _ = api.await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 async fn shutdown_signal() {

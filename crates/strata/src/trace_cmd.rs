@@ -59,6 +59,12 @@ pub async fn api_get(
         .await
         .with_context(|| format!("GET {shown}"))?;
     let status = response.status();
+    if let Some(reason) = response.headers().get(strata_api::PARTIAL_HEADER) {
+        eprintln!(
+            "strata: the answer may be incomplete: {}",
+            String::from_utf8_lossy(reason.as_bytes())
+        );
+    }
     let body = response
         .bytes()
         .await
@@ -151,7 +157,7 @@ pub async fn local_querier(path: &std::path::Path) -> anyhow::Result<Arc<Querier
     let querier = Arc::new(Querier::new(
         storage,
         QueryConfig::default(),
-        None,
+        strata_query::RecentSource::None,
         QueryMetrics::default(),
     ));
     querier.poll_blocklist().await?;

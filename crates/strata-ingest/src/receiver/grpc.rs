@@ -20,7 +20,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompre
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
-use super::{TENANT_HEADER, export_response, grpc_code, status, tenant_from_header};
+use super::{TENANT_HEADER, export_response, grpc_code, status, tenant};
 use crate::error::Error;
 use crate::ingester::Ingester;
 
@@ -32,14 +32,17 @@ pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceServ
 pub struct OtlpGrpcService {
     ingester: Arc<Ingester>,
     max_message_bytes: usize,
+    multitenancy: bool,
 }
 
 impl OtlpGrpcService {
-    /// A service pushing to `ingester`, refusing messages over `max_message_bytes`.
-    pub fn new(ingester: Arc<Ingester>, max_message_bytes: usize) -> Self {
+    /// A service pushing to `ingester`, refusing messages over `max_message_bytes`; with
+    /// `multitenancy`, every request must name its tenant.
+    pub fn new(ingester: Arc<Ingester>, max_message_bytes: usize, multitenancy: bool) -> Self {
         Self {
             ingester,
             max_message_bytes,
+            multitenancy,
         }
     }
 }
@@ -65,7 +68,7 @@ where
         if req.uri().path() != EXPORT_PATH {
             return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
         }
-        let export = Export(Arc::clone(&self.ingester));
+        let export = Export(Arc::clone(&self.ingester), self.multitenancy);
         let limit = self.max_message_bytes;
         Box::pin(async move {
             let mut accept = EnabledCompressionEncodings::default();
@@ -86,18 +89,17 @@ where
     }
 }
 
-struct Export(Arc<Ingester>);
+struct Export(Arc<Ingester>, bool);
 
 impl UnaryService<Bytes> for Export {
     type Response = ExportTraceServiceResponse;
     type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, Status>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let ingester = Arc::clone(&self.0);
+        let (ingester, multitenancy) = (Arc::clone(&self.0), self.1);
         Box::pin(async move {
-            let tenant =
-                tenant_from_header(request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()))
-                    .map_err(to_status)?;
+            let header = request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes());
+            let tenant = tenant(header, multitenancy).map_err(to_status)?;
             let raw = request.into_inner();
             let decoded = ExportTraceServiceRequest::decode(raw.clone())
                 .map_err(|e| Status::invalid_argument(format!("malformed OTLP protobuf: {e}")))?;

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use super::{
-    TENANT_HEADER, export_response, grpc_code, http_status, status::RpcStatus, tenant_from_header,
+    TENANT_HEADER, export_response, grpc_code, http_status, status::RpcStatus, tenant,
 };
 use crate::error::{Error, Result};
 use crate::ingester::Ingester;
@@ -28,6 +28,7 @@ pub const TRACES_PATH: &str = "/v1/traces";
 struct Receiver {
     ingester: Arc<Ingester>,
     max_body_bytes: usize,
+    multitenancy: bool,
 }
 
 /// Body encodings OTLP/HTTP defines.
@@ -46,13 +47,14 @@ impl Format {
     }
 }
 
-/// The OTLP/HTTP router.
-pub fn router(ingester: Arc<Ingester>, max_body_bytes: usize) -> Router {
+/// The OTLP/HTTP router; with `multitenancy`, every request must name its tenant.
+pub fn router(ingester: Arc<Ingester>, max_body_bytes: usize, multitenancy: bool) -> Router {
     Router::new()
         .route(TRACES_PATH, post(export))
         .with_state(Receiver {
             ingester,
             max_body_bytes,
+            multitenancy,
         })
 }
 
@@ -73,7 +75,10 @@ async fn handle(
     body: Body,
     format: Format,
 ) -> Result<Response> {
-    let tenant = tenant_from_header(headers.get(TENANT_HEADER).map(HeaderValue::as_bytes))?;
+    let tenant = tenant(
+        headers.get(TENANT_HEADER).map(HeaderValue::as_bytes),
+        receiver.multitenancy,
+    )?;
     let limit = receiver.max_body_bytes;
     let gzip = content_gzip(headers)?;
     let body = read_body(body, limit).await?;

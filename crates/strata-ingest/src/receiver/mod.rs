@@ -16,24 +16,12 @@ use strata_model::{ErrorKind, TenantId};
 use crate::error::{Error, Result};
 use crate::ingester::PushOutcome;
 
-/// The tenant header, lower case as HTTP/2 and gRPC metadata spell it.
-pub const TENANT_HEADER: &str = "x-scope-orgid";
+pub use strata_model::TENANT_HEADER;
 
-/// Reads the tenant from the header's value: absent means the default tenant; anything present
-/// must be a valid tenant ID.
-pub fn tenant_from_header(value: Option<&[u8]>) -> Result<TenantId> {
-    match value {
-        None => Ok(TenantId::default_tenant()),
-        Some(bytes) => {
-            let text = std::str::from_utf8(bytes).map_err(|_| {
-                Error::Tenant(strata_model::Error::Tenant {
-                    tenant: String::from_utf8_lossy(bytes).chars().take(64).collect(),
-                    reason: "not UTF-8",
-                })
-            })?;
-            TenantId::new(text).map_err(Error::Tenant)
-        }
-    }
+/// Reads the request's tenant from its header value, by the rule every endpoint shares
+/// ([`strata_model::tenant_from_header`]).
+pub fn tenant(value: Option<&[u8]>, multitenancy: bool) -> Result<TenantId> {
+    strata_model::tenant_from_header(value, multitenancy).map_err(Error::Tenant)
 }
 
 /// The OTLP response for an outcome: `partial_success` is set when spans were refused or values
@@ -50,26 +38,11 @@ pub fn export_response(outcome: &PushOutcome) -> ExportTraceServiceResponse {
 
 /// HTTP status for an error kind.
 pub fn http_status(kind: ErrorKind) -> ::http::StatusCode {
-    use ::http::StatusCode;
-    match kind {
-        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    ::http::StatusCode::from_u16(kind.http_status())
+        .unwrap_or(::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// gRPC code for an error kind.
 pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
-    match kind {
-        ErrorKind::BadInput => tonic::Code::InvalidArgument,
-        ErrorKind::NotFound => tonic::Code::NotFound,
-        ErrorKind::Overloaded | ErrorKind::TooLarge => tonic::Code::ResourceExhausted,
-        ErrorKind::Unsupported => tonic::Code::Unimplemented,
-        ErrorKind::Unavailable => tonic::Code::Unavailable,
-        ErrorKind::Internal => tonic::Code::Internal,
-    }
+    tonic::Code::from_i32(kind.grpc_code())
 }

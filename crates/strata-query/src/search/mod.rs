@@ -28,7 +28,7 @@ use strata_traceql::Query;
 
 use crate::error::{Error, Result};
 use crate::trace_by_id::{Querier, TimeRange};
-use plan::Plan;
+pub(crate) use plan::{Plan, plan};
 use row::{BatchView, Evaluator, Value};
 use spanset::{Cand, TraceEval};
 
@@ -141,6 +141,8 @@ pub struct SearchMetrics {
     pub failed_blocks: u64,
     /// Bytes of the blocks searched.
     pub total_block_bytes: u64,
+    /// Ingesters that did not answer (their recent data is missing from the answer).
+    pub ingesters_unreachable: u64,
 }
 
 /// The answer to a search.
@@ -150,50 +152,30 @@ pub struct SearchResult {
     pub traces: Vec<TraceHit>,
     /// What it cost.
     pub metrics: SearchMetrics,
+    /// Set when traces may be missing: blocks that could not be read, ingesters that did not
+    /// answer.
+    pub partial: Option<String>,
 }
 
 impl Querier {
     /// Runs a TraceQL search for `tenant`.
     pub async fn search(&self, tenant: &TenantId, request: SearchRequest) -> Result<SearchResult> {
-        let plan = Arc::new(plan::plan(Arc::clone(&request.query))?);
+        let plan = Arc::new(plan(Arc::clone(&request.query))?);
         let request = Arc::new(request);
         self.metrics.searches.inc();
         let stats = Arc::new(ReadStats::default());
         let mut found: HashMap<TraceId, TraceHit> = HashMap::new();
         let mut metrics = SearchMetrics::default();
 
-        // Recent data first: it is the newest.
-        if let Some(recent) = &self.recent {
-            let mut traces: HashMap<TraceId, Vec<Span>> = HashMap::new();
-            for spans in recent.recent_traces(tenant) {
-                if let Some(first) = spans.first() {
-                    traces.entry(first.trace_id).or_default().extend(spans);
-                }
-            }
-            if !traces.is_empty() {
-                let (plan, request) = (Arc::clone(&plan), Arc::clone(&request));
-                let outcome = tokio::task::spawn_blocking(move || {
-                    let batch =
-                        traces_to_batch(traces.values().map(Vec::as_slice)).map_err(Error::from)?;
-                    let (mut matched, inspected_traces) = match_batch(&plan, &request, &batch);
-                    keep_newest(&mut matched, request.limit);
-                    let rows = batch.num_rows();
-                    let hits =
-                        materialize(&plan, &batch, &matched, |row| (row < rows).then_some(row));
-                    Ok::<_, Error>(BatchOutcome {
-                        hits,
-                        inspected_traces,
-                        inspected_spans: rows as u64,
-                    })
-                })
-                .await
-                .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))??;
-                merge_into(&mut found, &mut metrics, outcome);
-            }
-        }
+        // Recent data first: it is the newest. Its answer also names the blocks uploaded since
+        // the last blocklist poll.
+        let recent = self.recent.search(tenant, &plan, &request).await?;
+        let partial = recent.partial_message();
+        metrics.ingesters_unreachable = recent.unreachable.len() as u64;
+        merge_into(&mut found, &mut metrics, recent.value);
 
         let mut blocks: Vec<Arc<BlockMeta>> = self
-            .tenant_blocks(tenant)
+            .tenant_blocks(tenant, recent.blocks)
             .into_iter()
             .filter(|b| {
                 request
@@ -275,7 +257,16 @@ impl Querier {
                 }
             }
         }
-        Ok(SearchResult { traces, metrics })
+        let partial = match (partial, metrics.failed_blocks) {
+            (partial, 0) => partial,
+            (None, n) => Some(format!("{n} blocks could not be read; traces may be missing")),
+            (Some(message), n) => Some(format!("{message}; {n} blocks could not be read")),
+        };
+        Ok(SearchResult {
+            traces,
+            metrics,
+            partial,
+        })
     }
 
     /// Searches one block in two phases: the columns the conditions need, for the rows
@@ -420,11 +411,37 @@ fn block_prune(plan: &Plan, request: &SearchRequest) -> Prune {
 }
 
 /// Hits of some batches.
+/// The matches found in one place (a block, an ingester's recent traces).
 #[derive(Debug, Default)]
-struct BatchOutcome {
-    hits: Vec<TraceHit>,
-    inspected_traces: u64,
-    inspected_spans: u64,
+pub(crate) struct BatchOutcome {
+    pub(crate) hits: Vec<TraceHit>,
+    pub(crate) inspected_traces: u64,
+    pub(crate) inspected_spans: u64,
+}
+
+/// Searches traces held in memory (an ingester's recent data), off the async threads.
+pub(crate) async fn search_traces(
+    traces: HashMap<TraceId, Vec<Span>>,
+    plan: Arc<Plan>,
+    request: Arc<SearchRequest>,
+) -> Result<BatchOutcome> {
+    if traces.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    tokio::task::spawn_blocking(move || {
+        let batch = traces_to_batch(traces.values().map(Vec::as_slice)).map_err(Error::from)?;
+        let (mut matched, inspected_traces) = match_batch(&plan, &request, &batch);
+        keep_newest(&mut matched, request.limit);
+        let rows = batch.num_rows();
+        let hits = materialize(&plan, &batch, &matched, |row| (row < rows).then_some(row));
+        Ok::<_, Error>(BatchOutcome {
+            hits,
+            inspected_traces,
+            inspected_spans: rows as u64,
+        })
+    })
+    .await
+    .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?
 }
 
 fn merge_into(

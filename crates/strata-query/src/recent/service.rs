@@ -1,0 +1,141 @@
+//! The ingester's side of the internal API: answers a querier from the ingester in this
+//! process ([`RecentData`]). Requests are checked like any client's: the tenant by the shared
+//! header rule, IDs by length, the query by the TraceQL parser and validator.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use strata_model::{TENANT_HEADER, TenantId, TraceId, tenant_from_header};
+use tonic::{Request, Response, Status};
+
+use super::wire::{self, MAX_MESSAGE_BYTES, proto};
+use super::{RecentData, local, search_local};
+use crate::search::{SearchRequest, plan};
+use crate::trace_by_id::TimeRange;
+
+type Server = proto::ingester_server::IngesterServer<IngesterService>;
+
+/// Serves an ingester's recent data to queriers.
+pub struct IngesterService {
+    recent: Arc<dyn RecentData>,
+    multitenancy: bool,
+}
+
+impl IngesterService {
+    /// A service answering from `recent`; with `multitenancy`, every request must name its
+    /// tenant.
+    pub fn new(recent: Arc<dyn RecentData>, multitenancy: bool) -> Self {
+        Self {
+            recent,
+            multitenancy,
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let server = Server::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        tonic::transport::Server::builder()
+            .add_service(server)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown,
+            )
+            .await
+    }
+
+    fn tenant<T>(&self, request: &Request<T>) -> Result<TenantId, Status> {
+        let value = request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes());
+        tenant_from_header(value, self.multitenancy).map_err(|e| {
+            let message = format!("X-Scope-OrgID: {e}");
+            match e.kind().grpc_code() {
+                16 => Status::unauthenticated(message),
+                _ => Status::invalid_argument(message),
+            }
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl proto::ingester_server::Ingester for IngesterService {
+    async fn find_trace(
+        &self,
+        request: Request<proto::FindTraceRequest>,
+    ) -> Result<Response<proto::FindTraceResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let trace_id = TraceId::from_slice(&request.get_ref().trace_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let found = local(self.recent.as_ref(), &tenant, |r| r.find_trace(&tenant, &trace_id));
+        Ok(Response::new(proto::FindTraceResponse {
+            resource_spans: wire::spans_to_wire(&found.value),
+            recent_blocks: Some(wire::blocks_to_wire(&found.blocks)),
+        }))
+    }
+
+    async fn search(
+        &self,
+        request: Request<proto::SearchRequest>,
+    ) -> Result<Response<proto::SearchResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let message = request.into_inner();
+        let request = Arc::new(search_request(&message)?);
+        let plan = Arc::new(
+            plan(Arc::clone(&request.query)).map_err(|e| Status::invalid_argument(e.to_string()))?,
+        );
+        let found = search_local(self.recent.as_ref(), &tenant, &plan, &request)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(proto::SearchResponse {
+            traces: found.value.hits.iter().map(wire::hit_to_wire).collect(),
+            inspected_traces: found.value.inspected_traces,
+            inspected_spans: found.value.inspected_spans,
+            recent_blocks: Some(wire::blocks_to_wire(&found.blocks)),
+        }))
+    }
+
+    async fn tags(
+        &self,
+        request: Request<proto::TagsRequest>,
+    ) -> Result<Response<proto::TagsResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let found = local(self.recent.as_ref(), &tenant, |r| r.recent_tags(&tenant));
+        Ok(Response::new(proto::TagsResponse {
+            tags_json: found.value.to_json(),
+            recent_blocks: Some(wire::blocks_to_wire(&found.blocks)),
+        }))
+    }
+}
+
+/// The search a querier asked for, validated as the query API validates it.
+fn search_request(message: &proto::SearchRequest) -> Result<SearchRequest, Status> {
+    let query = strata_traceql::parse(&message.query)
+        .map_err(|e| Status::invalid_argument(format!("invalid TraceQL query: {e}")))?;
+    query
+        .validate()
+        .map_err(|e| Status::invalid_argument(format!("invalid TraceQL query: {e}")))?;
+    if message.limit == 0 {
+        return Err(Status::invalid_argument("limit must be above zero"));
+    }
+    let time = |nanos: u64| DateTime::<Utc>::from_timestamp_nanos(i64::try_from(nanos).unwrap_or(i64::MAX));
+    let range = match (message.start_unix_nano, message.end_unix_nano) {
+        (0, 0) => None,
+        (start, end) if start <= end => Some(TimeRange {
+            start: time(start),
+            end: time(end),
+        }),
+        _ => return Err(Status::invalid_argument("end is before start")),
+    };
+    Ok(SearchRequest {
+        query: Arc::new(query),
+        limit: message.limit as usize,
+        spans_per_spanset: 0,
+        range,
+        min_duration_nanos: message.min_duration_nanos,
+        max_duration_nanos: message.max_duration_nanos,
+    })
+}
