@@ -79,6 +79,10 @@ impl Http {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        // The tests run with multitenancy on: name the default tenant unless the case names one.
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-scope-orgid")) {
+            req = req.header("x-scope-orgid", strata_model::DEFAULT_TENANT);
+        }
         let response = req.send().await.unwrap();
         let status = response.status();
         let ct = response
@@ -154,7 +158,7 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
                     limits:\n  defaults:\n    max_attribute_bytes: 64\n  per_tenant:\n    \
                     slow-tenant: {ingestion_rate_bytes: 1000, ingestion_burst_bytes: 1000}\n    \
                     small-traces: {max_bytes_per_trace: 300}\n    few-traces: {max_live_traces: 2}\n";
-    let strata = Strata::start(dir.path(), sections);
+    let strata = Strata::start_role(dir.path(), "all", "  multitenancy_enabled: true\n", sections);
     let http = Http {
         client: reqwest::Client::new(),
         url: strata.traces_url(),
@@ -275,29 +279,32 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
         expect("only new traces, all over the live-trace limit", got, StatusCode::TOO_MANY_REQUESTS, "max_live_traces");
 
         // gRPC: 29-35.
+        const DEFAULT: &str = strata_model::DEFAULT_TENANT;
         let channel = tonic::transport::Channel::from_shared(strata.grpc_url()).unwrap().connect().await.unwrap();
-        expect_grpc("gRPC malformed protobuf", export_raw(&channel, vec![0x0a, 0xff, 0xff].into(), false, None, EXPORT_PATH).await, Code::InvalidArgument, "malformed OTLP protobuf");
+        expect_grpc("gRPC malformed protobuf", export_raw(&channel, vec![0x0a, 0xff, 0xff].into(), false, Some(DEFAULT), EXPORT_PATH).await, Code::InvalidArgument, "malformed OTLP protobuf");
         let mixed = request(vec![good(6, &mut good_spans), span(&[0; 16], &[6; 8], &[], "zero"), span(&[6; 16], &[6; 3], &[], "short span")]);
-        let response = export_raw(&channel, mixed.encode_to_vec().into(), true, None, EXPORT_PATH).await.unwrap();
+        let response = export_raw(&channel, mixed.encode_to_vec().into(), true, Some(DEFAULT), EXPORT_PATH).await.unwrap();
         let partial = response.partial_success.expect("partial success");
         assert_eq!(partial.rejected_spans, 2, "{partial:?}");
         assert!(partial.error_message.contains("span ID must be 8 bytes, got 3"), "{partial:?}");
-        expect_grpc("gRPC message over 4 MiB", export_raw(&channel, vec![0; 5 << 20].into(), false, None, EXPORT_PATH).await, Code::ResourceExhausted, "too large");
-        expect_grpc("gRPC gzip bomb", export_raw(&channel, vec![0; 64 << 20].into(), true, None, EXPORT_PATH).await, Code::ResourceExhausted, "size limit");
+        expect_grpc("gRPC message over 4 MiB", export_raw(&channel, vec![0; 5 << 20].into(), false, Some(DEFAULT), EXPORT_PATH).await, Code::ResourceExhausted, "too large");
+        expect_grpc("gRPC gzip bomb", export_raw(&channel, vec![0; 64 << 20].into(), true, Some(DEFAULT), EXPORT_PATH).await, Code::ResourceExhausted, "size limit");
         expect_grpc("gRPC hostile tenant", export_raw(&channel, valid.clone().into(), false, Some("../../etc"), EXPORT_PATH).await, Code::InvalidArgument, "X-Scope-OrgID");
         expect_grpc("gRPC over the rate", export_raw(&channel, over_rate.clone().into(), false, Some("slow-tenant"), EXPORT_PATH).await, Code::ResourceExhausted, "ingestion rate");
-        expect_grpc("gRPC unknown method", export_raw(&channel, valid.clone().into(), false, None, "/opentelemetry.proto.collector.trace.v1.TraceService/Nope").await, Code::Unimplemented, "");
+        expect_grpc("gRPC unknown method", export_raw(&channel, valid.clone().into(), false, Some(DEFAULT), "/opentelemetry.proto.collector.trace.v1.TraceService/Nope").await, Code::Unimplemented, "");
 
         // Still serving: a plain good request over each transport.
         let last = request(vec![good(7, &mut good_spans)]);
         expect("good request after all that", http.proto(&[], last.encode_to_vec()).await, ok, "");
         let last = request(vec![good(8, &mut good_spans)]);
-        let response = export_raw(&channel, last.encode_to_vec().into(), true, None, EXPORT_PATH).await.unwrap();
+        let response = export_raw(&channel, last.encode_to_vec().into(), true, Some(DEFAULT), EXPORT_PATH).await.unwrap();
         assert!(response.partial_success.is_none(), "{response:?}");
         // zstd is the other compression OTLP/gRPC clients use.
         let zstd = request(vec![good(9, &mut good_spans)]);
         let mut client = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::new(channel.clone())
             .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let mut zstd = tonic::Request::new(zstd);
+        zstd.metadata_mut().insert("x-scope-orgid", DEFAULT.parse().unwrap());
         let response = client.export(zstd).await.unwrap().into_inner();
         assert!(response.partial_success.is_none(), "{response:?}");
     });

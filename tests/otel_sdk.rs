@@ -51,7 +51,12 @@ fn otel_sdk_spans_reach_local_blocks_field_for_field() {
 fn otel_sdk_spans_reach_s3_blocks_field_for_field() {
     let s3 = S3Server::start("strata-e2e");
     let dir = tempfile::tempdir().unwrap();
-    let strata = Strata::start(dir.path(), &format!("{FAST_CUT}{}", s3.storage_yaml()));
+    let strata = Strata::start_role(
+        dir.path(),
+        "all",
+        "  multitenancy_enabled: true\n",
+        &format!("{FAST_CUT}{}", s3.storage_yaml()),
+    );
     let expected = send_with_sdk(&strata, dir.path(), Some("team-s3"));
     let log = strata.stop();
     assert!(log.contains("s3:http://127.0.0.1"), "{log}");

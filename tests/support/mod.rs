@@ -33,6 +33,20 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// Starts a script from `tests/python` in the background, its stdout and stderr going to
+/// `log` (the caller waits for it).
+pub fn spawn_python(script: &str, args: &[&str], log: &Path) -> Child {
+    let out = std::fs::File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    Command::new(python())
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("run python")
+}
+
 /// Runs a script from `tests/python` and fails the test, with its output, if it fails.
 pub fn run_python(script: &str, args: &[&str]) -> String {
     let output = Command::new(python())
@@ -62,24 +76,106 @@ pub fn free_port() -> u16 {
 pub struct Strata {
     child: Child,
     pub dir: PathBuf,
+    /// The subcommand it runs: `all`, `ingester`, `querier` or `compactor`.
+    pub role: String,
+    /// OTLP gRPC receiver; the API address for a role without receivers.
     pub grpc: SocketAddr,
+    /// OTLP/HTTP receiver; the API address for a role without receivers.
     pub http: SocketAddr,
+    /// HTTP API (`server.http_listen`).
     pub api: SocketAddr,
+    /// The ingester's internal gRPC API (`server.grpc_listen`): `strata ingester` only.
+    pub internal: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
+}
+
+/// The listeners each role logs (`listening role=<listener> addr=...`).
+fn listeners_of(role: &str) -> &'static [&'static str] {
+    match role {
+        "all" => &["otlp-grpc", "otlp-http", "api"],
+        "ingester" => &["otlp-grpc", "otlp-http", "api", "internal-grpc"],
+        "querier" | "compactor" => &["api"],
+        other => panic!("unknown role {other}"),
+    }
 }
 
 impl Strata {
     /// Starts `strata` in `dir` with `sections` (YAML for any section but `server` and
     /// `receivers`, which are set to ephemeral loopback ports) and waits until it listens.
     pub fn start(dir: &Path, sections: &str) -> Self {
+        Self::start_role(dir, "all", "", sections)
+    }
+
+    /// Starts `strata <role>` in `dir`: `server_extra` are more lines under `server:` (indented
+    /// two spaces; a `log_level:` among them replaces the default one), `sections` the other
+    /// sections. Every listener is on an ephemeral loopback port; waits until each listener the
+    /// role opens is logged. Once it listens, `dir/strata.yaml` is rewritten with the ports it
+    /// got, so [`Strata::restart`] listens on the same addresses.
+    pub fn start_role(dir: &Path, role: &str, server_extra: &str, sections: &str) -> Self {
+        let log_level = if server_extra.contains("log_level:") {
+            ""
+        } else {
+            "  log_level: info,strata_ingest=debug\n"
+        };
         let config = format!(
-            "server:\n  http_listen: 127.0.0.1:0\n  log_level: info,strata_ingest=debug\n\
+            "server:\n  http_listen: 127.0.0.1:0\n  grpc_listen: 127.0.0.1:0\n{log_level}{server_extra}\
              receivers:\n  otlp_grpc: {{listen: '127.0.0.1:0'}}\n  otlp_http: {{listen: '127.0.0.1:0'}}\n{sections}"
         );
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("strata.yaml"), config).unwrap();
+        std::fs::write(dir.join("strata.yaml"), &config).unwrap();
+        let strata = Self::spawn(dir, role).unwrap_or_else(|log| panic!("{log}"));
+        // Pin the ports it got, for a restart.
+        let mut pinned = config.replacen(
+            "http_listen: 127.0.0.1:0",
+            &format!("http_listen: {}", strata.api),
+            1,
+        );
+        if let Some(internal) = strata.internal {
+            pinned = pinned.replacen(
+                "grpc_listen: 127.0.0.1:0",
+                &format!("grpc_listen: {internal}"),
+                1,
+            );
+        }
+        if listeners_of(role).contains(&"otlp-grpc") {
+            pinned = pinned
+                .replacen(
+                    "otlp_grpc: {listen: '127.0.0.1:0'}",
+                    &format!("otlp_grpc: {{listen: '{}'}}", strata.grpc),
+                    1,
+                )
+                .replacen(
+                    "otlp_http: {listen: '127.0.0.1:0'}",
+                    &format!("otlp_http: {{listen: '{}'}}", strata.http),
+                    1,
+                );
+        }
+        std::fs::write(dir.join("strata.yaml"), pinned).unwrap();
+        strata
+    }
+
+    /// Starts `strata <role>` again in `dir` with the `strata.yaml` already there (as
+    /// [`Strata::start_role`] left it: same ports, same WAL). Retries for a few seconds while a
+    /// port of the previous process is still taken.
+    pub fn restart(dir: &Path, role: &str) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match Self::spawn(dir, role) {
+                Ok(strata) => return strata,
+                Err(log) if log.contains("in use") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(log) => panic!("restart of strata {role}: {log}"),
+            }
+        }
+    }
+
+    /// Runs `strata <role> --config strata.yaml` in `dir` and waits for its listeners; `Err`
+    /// with the log if it exits first.
+    fn spawn(dir: &Path, role: &str) -> Result<Self, String> {
+        let wanted = listeners_of(role);
         let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["--config", "strata.yaml"])
+            .args([role, "--config", "strata.yaml"])
             .current_dir(dir)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -99,9 +195,9 @@ impl Strata {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = log.lock().unwrap().clone();
-            let addr = |role: &str| {
+            let addr = |listener: &str| -> Option<SocketAddr> {
                 text.lines()
-                    .filter(|l| l.contains("listening") && l.contains(&format!("role={role} ")))
+                    .filter(|l| l.contains("listening") && l.contains(&format!("role={listener} ")))
                     .find_map(|l| {
                         l.split("addr=")
                             .nth(1)?
@@ -111,27 +207,43 @@ impl Strata {
                             .ok()
                     })
             };
-            if let (Some(grpc), Some(http), Some(api)) =
-                (addr("otlp-grpc"), addr("otlp-http"), addr("api"))
-            {
-                return Self {
+            let found: Vec<Option<SocketAddr>> = wanted.iter().map(|l| addr(l)).collect();
+            if found.iter().all(Option::is_some) {
+                let api = addr("api").unwrap();
+                return Ok(Self {
                     child,
                     dir: dir.to_owned(),
-                    grpc,
-                    http,
+                    role: role.to_owned(),
+                    grpc: addr("otlp-grpc").unwrap_or(api),
+                    http: addr("otlp-http").unwrap_or(api),
                     api,
+                    internal: addr("internal-grpc"),
                     log,
-                };
+                });
             }
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("strata exited ({status}) before listening:\n{text}");
+                std::thread::sleep(Duration::from_millis(100));
+                let text = log.lock().unwrap().clone();
+                return Err(format!(
+                    "strata {role} exited ({status}) before listening:\n{text}"
+                ));
             }
             assert!(
                 Instant::now() < deadline,
-                "strata did not start in time:\n{text}"
+                "strata {role} did not start in time (waiting for {wanted:?}):\n{text}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// `http://` URL of the HTTP API.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the process logged so far.

@@ -139,3 +139,76 @@ fn search_request(message: &proto::SearchRequest) -> Result<SearchRequest, Statu
         max_duration_nanos: message.max_duration_nanos,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::ingester_server::Ingester as _;
+    use strata_block::{BlockMeta, TagSummary};
+    use strata_model::Span;
+
+    struct Nothing;
+
+    impl RecentData for Nothing {
+        fn find_trace(&self, _: &TenantId, _: &TraceId) -> Vec<Span> {
+            Vec::new()
+        }
+        fn recent_blocks(&self, _: &TenantId) -> Vec<BlockMeta> {
+            Vec::new()
+        }
+        fn recent_traces(&self, _: &TenantId) -> Vec<Vec<Span>> {
+            Vec::new()
+        }
+        fn recent_tags(&self, _: &TenantId) -> TagSummary {
+            TagSummary::default()
+        }
+    }
+
+    fn with_tenant<T>(message: T, tenant: Option<&str>) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(tenant) = tenant {
+            request
+                .metadata_mut()
+                .insert(TENANT_HEADER, tenant.parse().unwrap());
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn the_internal_api_checks_tenants_ids_and_queries() {
+        let sealed = IngesterService::new(Arc::new(Nothing), true);
+        let code = |r: Result<Response<proto::TagsResponse>, Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(sealed.tags(with_tenant(proto::TagsRequest {}, None)).await),
+            tonic::Code::Unauthenticated
+        );
+        for hostile in ["../x", "a/b", ""] {
+            let got = sealed.tags(with_tenant(proto::TagsRequest {}, Some(hostile))).await;
+            let want = match hostile {
+                "" => tonic::Code::Unauthenticated,
+                _ => tonic::Code::InvalidArgument,
+            };
+            assert_eq!(code(got), want, "{hostile:?}");
+        }
+        assert!(sealed
+            .tags(with_tenant(proto::TagsRequest {}, Some("team-a")))
+            .await
+            .is_ok());
+        let short_id = proto::FindTraceRequest { trace_id: vec![1; 15] };
+        let got = sealed.find_trace(with_tenant(short_id, Some("team-a"))).await;
+        assert_eq!(got.unwrap_err().code(), tonic::Code::InvalidArgument);
+        let bad_query = proto::SearchRequest {
+            query: "{ .a = }".into(),
+            limit: 20,
+            ..Default::default()
+        };
+        let got = sealed.search(with_tenant(bad_query, Some("team-a"))).await;
+        assert_eq!(got.unwrap_err().code(), tonic::Code::InvalidArgument);
+        // Without multitenancy the header is ignored.
+        let open = IngesterService::new(Arc::new(Nothing), false);
+        assert!(open
+            .tags(with_tenant(proto::TagsRequest {}, Some("../x")))
+            .await
+            .is_ok());
+    }
+}
