@@ -80,7 +80,10 @@ impl Http {
             req = req.header(*k, *v);
         }
         // The tests run with multitenancy on: name the default tenant unless the case names one.
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-scope-orgid")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-scope-orgid"))
+        {
             req = req.header("x-scope-orgid", strata_model::DEFAULT_TENANT);
         }
         let response = req.send().await.unwrap();
@@ -158,7 +161,12 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
                     limits:\n  defaults:\n    max_attribute_bytes: 64\n  per_tenant:\n    \
                     slow-tenant: {ingestion_rate_bytes: 1000, ingestion_burst_bytes: 1000}\n    \
                     small-traces: {max_bytes_per_trace: 300}\n    few-traces: {max_live_traces: 2}\n";
-    let strata = Strata::start_role(dir.path(), "all", "  multitenancy_enabled: true\n", sections);
+    let strata = Strata::start_role(
+        dir.path(),
+        "all",
+        "  multitenancy_enabled: true\n",
+        sections,
+    );
     let http = Http {
         client: reqwest::Client::new(),
         url: strata.traces_url(),

@@ -261,10 +261,7 @@ impl Client {
                 );
             }
             let gone = superseded(
-                entries
-                    .iter()
-                    .filter(|(_, e)| e.marked)
-                    .map(|(id, _)| *id),
+                entries.iter().filter(|(_, e)| e.marked).map(|(id, _)| *id),
                 entries
                     .values()
                     .filter_map(|e| e.meta.as_ref())
@@ -363,10 +360,21 @@ fn eventually<T>(
 /// partial (v2 `status: PARTIAL` with a message; the `X-Strata-Partial` header) exactly when
 /// `partial` says.
 fn check_all(client: &Client, api: SocketAddr, sent: &Sent, partial: bool) -> Result<(), String> {
-    let ids: Vec<String> = sent.traces.keys().cloned().collect();
+    check_ids(client, api, &sent.traces, partial)?;
+    check_search_all(client, api, sent, partial)
+}
+
+/// Each trace of `traces` by ID: exactly its span count, partial exactly when `partial` says.
+fn check_ids(
+    client: &Client,
+    api: SocketAddr,
+    traces: &BTreeMap<String, usize>,
+    partial: bool,
+) -> Result<(), String> {
+    let ids: Vec<String> = traces.keys().cloned().collect();
     let mut wrong = Vec::new();
     for (id, answer) in client.traces(api, &ids) {
-        let want = sent.traces[&id];
+        let want = traces[&id];
         match answer {
             Err(e) => wrong.push(format!("{id}: {e}")),
             Ok(a) if a.spans != want => {
@@ -389,6 +397,17 @@ fn check_all(client: &Client, api: SocketAddr, sent: &Sent, partial: bool) -> Re
             wrong[..wrong.len().min(8)].join("\n  ")
         ));
     }
+    Ok(())
+}
+
+/// `{ }` search lists every sent trace once and nothing else, partial exactly when `partial`
+/// says.
+fn check_search_all(
+    client: &Client,
+    api: SocketAddr,
+    sent: &Sent,
+    partial: bool,
+) -> Result<(), String> {
     let search = client.search_all(api)?;
     check_search(&search, sent)?;
     match (&search.partial, partial) {
@@ -407,7 +426,12 @@ fn with_log<T>(result: Result<T, String>, strata: &Strata) -> Result<T, String> 
             .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
             .collect();
         let tail = &lines[lines.len().saturating_sub(6)..];
-        format!("{e}\n{} {} warnings and errors, the last:\n  {}", strata.role, lines.len(), tail.join("\n  "))
+        format!(
+            "{e}\n{} {} warnings and errors, the last:\n  {}",
+            strata.role,
+            lines.len(),
+            tail.join("\n  ")
+        )
     })
 }
 
@@ -415,7 +439,10 @@ fn with_log<T>(result: Result<T, String>, strata: &Strata) -> Result<T, String> 
 fn check_search(search: &SearchAnswer, sent: &Sent) -> Result<(), String> {
     let twice = twice(&search.ids);
     if !twice.is_empty() {
-        return Err(format!("search lists {} traces twice: {twice:?}", twice.len()));
+        return Err(format!(
+            "search lists {} traces twice: {twice:?}",
+            twice.len()
+        ));
     }
     let found: BTreeSet<&String> = search.ids.iter().collect();
     let want: BTreeSet<&String> = sent.traces.keys().collect();
@@ -568,7 +595,9 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
         Duration::from_secs(30),
         || with_log(check_all(&client, querier.api, &sent, false), &querier),
     );
-    eprintln!("before flush: 60 traces, 240 spans (12 split over both ingesters) found in {took:?}");
+    eprintln!(
+        "before flush: 60 traces, 240 spans (12 split over both ingesters) found in {took:?}"
+    );
     let both = BTreeSet::from(["spread-a".to_owned(), "spread-b".to_owned()]);
     eventually(
         "both services in the tag values before flush",
@@ -585,8 +614,16 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
         assert_eq!(status, 200, "POST /flush: {body}\n{}", ingester.log());
     }
     let (from_a, from_b) = (flushed_blocks(&a.log()), flushed_blocks(&b.log()));
-    assert!(!from_a.is_empty(), "ingester A flushed nothing:\n{}", a.log());
-    assert!(!from_b.is_empty(), "ingester B flushed nothing:\n{}", b.log());
+    assert!(
+        !from_a.is_empty(),
+        "ingester A flushed nothing:\n{}",
+        a.log()
+    );
+    assert!(
+        !from_b.is_empty(),
+        "ingester B flushed nothing:\n{}",
+        b.log()
+    );
     let flushed: BTreeSet<Uuid> = from_a.union(&from_b).copied().collect();
     let bucket = client.bucket();
     let live_ids: BTreeSet<Uuid> = live(&bucket).iter().map(|m| m.block_id).collect();
@@ -654,7 +691,11 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
         || merged_into_one(&client.bucket()),
     );
     assert_eq!(
-        merged.compacted_from.iter().copied().collect::<BTreeSet<_>>(),
+        merged
+            .compacted_from
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>(),
         flushed
     );
     assert_eq!(merged.span_count as usize, sent.spans);
@@ -670,7 +711,10 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
         Duration::from_secs(60),
         || {
             let bucket = client.bucket();
-            let left: Vec<_> = flushed.iter().filter(|id| bucket.contains_key(id)).collect();
+            let left: Vec<_> = flushed
+                .iter()
+                .filter(|id| bucket.contains_key(id))
+                .collect();
             if left.is_empty() {
                 Ok(())
             } else {
@@ -710,8 +754,7 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
     let root = tempfile::tempdir().unwrap();
     let client = Client::new(&s3);
     // Blocks are cut every few seconds, so the compactor has work all through the load.
-    let fast =
-        "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 3s\n  flush_check_period: 200ms\n  recent_block_retention: 2s\n"; // TEMP
+    let fast = "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 3s\n  flush_check_period: 200ms\n  recent_block_retention: 2s\n"; // TEMP
     let ingester = |name: &str| {
         Strata::start_role(
             &root.path().join(name),
@@ -807,7 +850,10 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
             }
             Kill::Querier => {
                 querier.kill9();
-                events.push(format!("{:.1}s: querier killed", began.elapsed().as_secs_f64()));
+                events.push(format!(
+                    "{:.1}s: querier killed",
+                    began.elapsed().as_secs_f64()
+                ));
                 querier = Strata::restart(&querier_dir, "querier");
                 client.wait_ready(&querier);
                 // Mid-load and mid-compaction, a search never lists a trace twice.
@@ -817,10 +863,7 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
                     || client.search_all(querier.api),
                 );
                 let twice = twice(&search.ids);
-                assert!(
-                    twice.is_empty(),
-                    "mid-load search lists {twice:?} twice"
-                );
+                assert!(twice.is_empty(), "mid-load search lists {twice:?} twice");
                 events.push(format!(
                     "{:.1}s: restarted querier's search: {} traces, none twice",
                     began.elapsed().as_secs_f64(),
@@ -843,26 +886,41 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
     for e in &events {
         eprintln!("{e}");
     }
-    eprintln!(
-        "{}",
-        sender_out.lines().last().unwrap_or_default()
+    eprintln!("{}", sender_out.lines().last().unwrap_or_default());
+    assert!(
+        sent.traces.len() > 300,
+        "only {} traces sent",
+        sent.traces.len()
     );
-    assert!(sent.traces.len() > 300, "only {} traces sent", sent.traces.len());
 
-    // Straight after the load, some of it still in the ingesters, compaction still going.
+    // Straight after the load, some of it still in the ingesters and compaction still going:
+    // the search finds every acknowledged trace once, and a fifth of them (every fifth ID) are
+    // whole by ID.
+    let load_ended = Instant::now();
+    let sample: BTreeMap<String, usize> = sent
+        .traces
+        .iter()
+        .step_by(5)
+        .map(|(id, n)| (id.clone(), *n))
+        .collect();
     let ((), took) = eventually(
-        "every acknowledged trace right after the load",
+        "every acknowledged trace in search and a sample by ID right after the load",
         Duration::from_secs(60),
-        || with_log(check_all(&client, querier.api, &sent, false), &querier),
+        || {
+            with_log(
+                check_ids(&client, querier.api, &sample, false)
+                    .and_then(|()| check_search_all(&client, querier.api, &sent, false)),
+                &querier,
+            )
+        },
     );
     eprintln!(
-        "after the load: {} traces, {} spans found by ID and once in search after {took:?}",
+        "right after the load: {} traces once in search, {} by ID, after {took:?}",
         sent.traces.len(),
-        sent.spans
+        sample.len()
     );
 
-    // Flush what is left and let the restarted compactor settle the bucket.
-    let settle_began = Instant::now();
+    // Flush what is left; the restarted compactor settles the bucket into one block.
     let cycles_before = client
         .metric(compactor.api, "strata_compactor_cycles_total")
         .unwrap();
@@ -872,17 +930,23 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
     }
     let flushed = flushed_blocks(&a.log()).len() + flushed_blocks(&b.log()).len();
     let live_before = live(&client.bucket()).len();
-    let (merged, took) = eventually(
+    let (merged, _) = eventually(
         "the bucket settled into one block",
         Duration::from_secs(120),
         || merged_into_one(&client.bucket()),
     );
+    let settled_after = load_ended.elapsed();
     assert_eq!(merged.span_count as usize, sent.spans);
     assert_eq!(merged.trace_count as usize, sent.traces.len());
-    let ((), _) = eventually(
+    let ((), took) = eventually(
         "every acknowledged trace after the bucket settled",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || with_log(check_all(&client, querier.api, &sent, false), &querier),
+    );
+    eprintln!(
+        "after settling: {} traces, {} spans, each whole by ID and once in search, after {took:?}",
+        sent.traces.len(),
+        sent.spans
     );
     let (cycles_after, _) = eventually(
         "the restarted compactor keeps cycling",
@@ -897,11 +961,10 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
         .unwrap();
     assert!(last_jobs >= 1.0, "the last compactor ran no job");
     eprintln!(
-        "settled in {:.1?} (merge seen after {took:?}): {flushed} blocks flushed, {live_before} live \
-         after the final flush, now 1 (level {}, {} traces, {} spans); compaction jobs: {} by the \
-         killed compactors, {last_jobs} by the last (cycles {cycles_before} -> {cycles_after}); \
-         load {:.1}s",
-        settle_began.elapsed(),
+        "settled {settled_after:.1?} after the load ended: {flushed} blocks flushed in all, \
+         {live_before} live after the final flush, now 1 (level {}, {} traces, {} spans); \
+         compaction jobs: {} by the killed compactors, {last_jobs} by the last (cycles \
+         {cycles_before} -> {cycles_after}); load {:.1}s",
         merged.compaction_level,
         merged.trace_count,
         merged.span_count,

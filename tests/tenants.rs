@@ -141,18 +141,33 @@ async fn sees_only_its_own(api: SocketAddr, me: &Tenant, other: &Tenant, with_st
     assert_eq!(status, StatusCode::OK, "{who} own trace v1: {body}");
     assert!(body.contains(&format!("op-{who}")), "{body}");
     let (status, body) = get(api, &format!("/api/traces/{}", other.hex()), Some(who)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{who} reads another's trace: {body}");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{who} reads another's trace: {body}"
+    );
     let v2 = get_json(api, &format!("/api/v2/traces/{}", other.hex()), who).await;
     assert!(
-        v2["trace"]["resourceSpans"].as_array().is_none_or(Vec::is_empty),
+        v2["trace"]["resourceSpans"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
         "{who} reads another's trace through v2: {v2}"
     );
     let v2 = get_json(api, &format!("/api/v2/traces/{}", me.hex()), who).await;
-    assert_eq!(v2["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map(Vec::len), Some(3), "{v2}");
+    assert_eq!(
+        v2["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .map(Vec::len),
+        Some(3),
+        "{v2}"
+    );
     assert!(v2.get("status").is_none(), "a complete answer: {v2}");
 
     // Search, TraceQL and legacy tags.
-    for path in ["/api/search?q=%7B%7D&limit=50", "/api/search?tags=service.name%3Dsvc&limit=50"] {
+    for path in [
+        "/api/search?q=%7B%7D&limit=50",
+        "/api/search?tags=service.name%3Dsvc&limit=50",
+    ] {
         let found = get_json(api, path, who).await;
         let ids: BTreeSet<String> = found["traces"]
             .as_array()
@@ -165,11 +180,21 @@ async fn sees_only_its_own(api: SocketAddr, me: &Tenant, other: &Tenant, with_st
 
     // Tag names and values, v1 and v2.
     let text = get_json(api, "/api/search/tags", who).await.to_string();
-    assert!(text.contains(&me.attribute()) && !text.contains(&other.attribute()), "{who} tags: {text}");
+    assert!(
+        text.contains(&me.attribute()) && !text.contains(&other.attribute()),
+        "{who} tags: {text}"
+    );
     let text = get_json(api, "/api/v2/search/tags", who).await.to_string();
-    assert!(text.contains(&me.attribute()) && !text.contains(&other.attribute()), "{who} v2 tags: {text}");
+    assert!(
+        text.contains(&me.attribute()) && !text.contains(&other.attribute()),
+        "{who} v2 tags: {text}"
+    );
     let values = get_json(api, "/api/search/tag/service.name/values", who).await;
-    assert_eq!(values["tagValues"], serde_json::json!([me.service()]), "{who}");
+    assert_eq!(
+        values["tagValues"],
+        serde_json::json!([me.service()]),
+        "{who}"
+    );
     let values = get_json(api, "/api/v2/search/tag/resource.service.name/values", who).await;
     assert_eq!(
         values["tagValues"],
@@ -186,7 +211,11 @@ async fn sees_only_its_own(api: SocketAddr, me: &Tenant, other: &Tenant, with_st
             .iter()
             .map(|o| o["service"].as_str().unwrap())
             .collect();
-        assert_eq!(services, BTreeSet::from([me.service().as_str()]), "{who} stats: {stats}");
+        assert_eq!(
+            services,
+            BTreeSet::from([me.service().as_str()]),
+            "{who} stats: {stats}"
+        );
     }
 }
 
@@ -195,10 +224,17 @@ async fn wait_for_rollups(api: SocketAddr, tenant: &Tenant) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let stats = get_json(api, "/api/strata/stats?since=24h", tenant.name).await;
-        if stats["operations"].as_array().is_some_and(|o| !o.is_empty()) {
+        if stats["operations"]
+            .as_array()
+            .is_some_and(|o| !o.is_empty())
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "no rollups for {}: {stats}", tenant.name);
+        assert!(
+            Instant::now() < deadline,
+            "no rollups for {}: {stats}",
+            tenant.name
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -207,7 +243,9 @@ async fn wait_for_rollups(api: SocketAddr, tenant: &Tenant) {
 /// status code.
 fn raw_status(addr: SocketAddr, head: &[u8]) -> u16 {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(head).unwrap();
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);

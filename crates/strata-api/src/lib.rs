@@ -89,7 +89,9 @@ pub fn router(state: ApiState) -> Router {
 /// ([`strata_model::tenant_from_header`]): 401 without one when multitenancy is on, 400 for an
 /// invalid one.
 pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, ApiError> {
-    let value = headers.get(strata_model::TENANT_HEADER).map(|v| v.as_bytes());
+    let value = headers
+        .get(strata_model::TENANT_HEADER)
+        .map(|v| v.as_bytes());
     strata_model::tenant_from_header(value, state.multitenancy).map_err(|e| ApiError {
         kind: e.kind(),
         message: format!("X-Scope-OrgID: {e}"),
@@ -105,7 +107,13 @@ pub(crate) fn with_partial(mut response: Response, partial: Option<&str>) -> Res
     if let Some(message) = partial {
         let text: String = message
             .chars()
-            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .take(1024)
             .collect();
         if let Ok(value) = header::HeaderValue::from_str(&text) {

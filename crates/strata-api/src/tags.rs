@@ -299,7 +299,11 @@ async fn narrow(
         min_duration_nanos: None,
         max_duration_nanos: None,
     };
-    let result = match state.querier.search(&tenant(state, headers)?, request).await {
+    let result = match state
+        .querier
+        .search(&tenant(state, headers)?, request)
+        .await
+    {
         Ok(result) => result,
         // A query that does not run is ignored, as a query that does not parse is.
         Err(e) if e.kind() == strata_model::ErrorKind::BadInput => return Ok(None),

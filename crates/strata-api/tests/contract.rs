@@ -60,7 +60,12 @@ async fn fixture(config: QueryConfig) -> Fixture {
     )
     .await
     .unwrap();
-    let querier = Arc::new(Querier::new(storage, config, strata_query::RecentSource::None, QueryMetrics::default()));
+    let querier = Arc::new(Querier::new(
+        storage,
+        config,
+        strata_query::RecentSource::None,
+        QueryMetrics::default(),
+    ));
     querier.poll_blocklist().await.unwrap();
     let state = ApiState {
         registry: Arc::new(Registry::default()),

@@ -132,7 +132,11 @@ mod tests {
     #[test]
     fn the_header_rule_depends_on_multitenancy() {
         let single = tenant_from_header(Some(b"team-a"), false).unwrap();
-        assert_eq!(single.as_str(), DEFAULT_TENANT, "the header is ignored when off");
+        assert_eq!(
+            single.as_str(),
+            DEFAULT_TENANT,
+            "the header is ignored when off"
+        );
         assert_eq!(
             tenant_from_header(Some(b"../x"), false).unwrap().as_str(),
             DEFAULT_TENANT

@@ -147,6 +147,11 @@ mod tests {
             assert!(err.starts_with(key), "{bad}: {err}");
         }
         config.ingesters.dns = Some("http://x/y:1".into());
-        assert!(config.validate().unwrap_err().starts_with("query.ingesters.dns"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .starts_with("query.ingesters.dns")
+        );
     }
 }

@@ -25,6 +25,7 @@ pub use blocklist::Blocklist;
 pub use config::{IngestersConfig, QueryConfig};
 pub use error::{Error, Result};
 pub use metrics::QueryMetrics;
+pub use recent::{IngesterPool, IngesterService, RecentData, RecentSource};
 pub use search::{
     OutValue, SearchMetrics, SearchRequest, SearchResult, SpanHit, SpansetHit, TraceHit,
 };
@@ -32,5 +33,4 @@ pub use stats::{OperationStats, StatsRequest, StatsResult};
 pub use strata_block::RollupCell;
 pub use strata_block::{TagSummary, TagValue, TagValues};
 pub use tags::TagDiscovery;
-pub use recent::{IngesterPool, IngesterService, RecentData, RecentSource};
 pub use trace_by_id::{Querier, TimeRange, TraceLookup};

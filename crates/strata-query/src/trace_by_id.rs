@@ -64,7 +64,8 @@ pub struct Querier {
     files: ByteCache<Uuid, BlockFile>,
     pub(crate) tag_summaries: ByteCache<Uuid, TagSummary>,
     /// The recent data's tag summary per tenant, and when it was made.
-    pub(crate) recent_tags: parking_lot::Mutex<HashMap<TenantId, (Instant, crate::tags::RecentTags)>>,
+    pub(crate) recent_tags:
+        parking_lot::Mutex<HashMap<TenantId, (Instant, crate::tags::RecentTags)>>,
     pub(crate) metrics: QueryMetrics,
     /// Rollup segment metas seen (immutable; pruned to what the last listing found).
     pub(crate) segment_metas: parking_lot::Mutex<HashMap<Uuid, Arc<strata_block::RollupMeta>>>,

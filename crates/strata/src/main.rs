@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use strata::search_cmd::{self, SearchArgs};
+use strata::server::{self, Role};
 use strata::stats_cmd::{self, StatsArgs};
 use strata::trace_cmd::{self, Source};
-use strata::server::{self, Role};
 use strata::{Config, init_logging, trace_view};
 use strata_model::TenantId;
 
@@ -242,9 +242,5 @@ fn run_server(config: Option<&std::path::Path>, role: Role) -> ExitCode {
         }
     };
     init_logging(&config.server.log_level);
-    block_on(async move {
-        server::run(config, role)
-            .await
-            .map(|()| ExitCode::SUCCESS)
-    })
+    block_on(async move { server::run(config, role).await.map(|()| ExitCode::SUCCESS) })
 }

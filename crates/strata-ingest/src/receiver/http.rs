@@ -15,9 +15,7 @@ use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{
-    TENANT_HEADER, export_response, grpc_code, http_status, status::RpcStatus, tenant,
-};
+use super::{TENANT_HEADER, export_response, grpc_code, http_status, status::RpcStatus, tenant};
 use crate::error::{Error, Result};
 use crate::ingester::Ingester;
 

@@ -48,7 +48,12 @@ impl IngesterPool {
 
     /// The addresses asked now.
     pub fn addresses(&self) -> Vec<String> {
-        self.state.read().clients.iter().map(|(a, _)| a.clone()).collect()
+        self.state
+            .read()
+            .clients
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// Resolves `dns` again; on failure keeps the addresses it had and reports the failure in
@@ -61,7 +66,10 @@ impl IngesterPool {
             Ok(addrs) => {
                 let found: BTreeSet<String> = addrs.map(|a| a.to_string()).collect();
                 if found.is_empty() {
-                    self.set_members(BTreeSet::new(), Some(format!("{name} resolved to no address")));
+                    self.set_members(
+                        BTreeSet::new(),
+                        Some(format!("{name} resolved to no address")),
+                    );
                 } else {
                     self.set_members(found, None);
                 }
@@ -163,9 +171,8 @@ impl IngesterPool {
                 let outcome = match tokio::time::timeout(timeout, reply).await {
                     Err(_) => Err(format!("no answer within {timeout:?}")),
                     Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
-                    Ok(Ok(response)) => read(response.into_inner()).and_then(|(value, blocks)| {
-                        Ok((value, wire::blocks_from_wire(blocks)?))
-                    }),
+                    Ok(Ok(response)) => read(response.into_inner())
+                        .and_then(|(value, blocks)| Ok((value, wire::blocks_from_wire(blocks)?))),
                 };
                 (address, outcome)
             }
@@ -190,7 +197,11 @@ impl IngesterPool {
         out
     }
 
-    pub(crate) async fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Recent<Vec<Span>> {
+    pub(crate) async fn find_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+    ) -> Recent<Vec<Span>> {
         let request = proto::FindTraceRequest {
             trace_id: trace_id.as_bytes().to_vec(),
         };
@@ -207,7 +218,11 @@ impl IngesterPool {
         flatten(answers, |parts| parts.into_iter().flatten().collect())
     }
 
-    pub(crate) async fn search(&self, tenant: &TenantId, request: &Arc<SearchRequest>) -> Recent<BatchOutcome> {
+    pub(crate) async fn search(
+        &self,
+        tenant: &TenantId,
+        request: &Arc<SearchRequest>,
+    ) -> Recent<BatchOutcome> {
         let nanos = |t: chrono::DateTime<chrono::Utc>| {
             u64::try_from(t.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0)
         };

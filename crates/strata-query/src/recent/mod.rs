@@ -72,10 +72,16 @@ pub enum RecentSource {
 }
 
 impl RecentSource {
-    pub(crate) async fn find_trace(&self, tenant: &TenantId, trace_id: &TraceId) -> Recent<Vec<Span>> {
+    pub(crate) async fn find_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+    ) -> Recent<Vec<Span>> {
         match self {
             Self::None => Recent::default(),
-            Self::Local(recent) => local(recent.as_ref(), tenant, |r| r.find_trace(tenant, trace_id)),
+            Self::Local(recent) => {
+                local(recent.as_ref(), tenant, |r| r.find_trace(tenant, trace_id))
+            }
             Self::Ingesters(pool) => pool.find_trace(tenant, trace_id).await,
         }
     }

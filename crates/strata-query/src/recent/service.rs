@@ -70,7 +70,9 @@ impl proto::ingester_server::Ingester for IngesterService {
         let tenant = self.tenant(&request)?;
         let trace_id = TraceId::from_slice(&request.get_ref().trace_id)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let found = local(self.recent.as_ref(), &tenant, |r| r.find_trace(&tenant, &trace_id));
+        let found = local(self.recent.as_ref(), &tenant, |r| {
+            r.find_trace(&tenant, &trace_id)
+        });
         Ok(Response::new(proto::FindTraceResponse {
             resource_spans: wire::spans_to_wire(&found.value),
             recent_blocks: Some(wire::blocks_to_wire(&found.blocks)),
@@ -85,7 +87,8 @@ impl proto::ingester_server::Ingester for IngesterService {
         let message = request.into_inner();
         let request = Arc::new(search_request(&message)?);
         let plan = Arc::new(
-            plan(Arc::clone(&request.query)).map_err(|e| Status::invalid_argument(e.to_string()))?,
+            plan(Arc::clone(&request.query))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?,
         );
         let found = search_local(self.recent.as_ref(), &tenant, &plan, &request)
             .await
@@ -121,7 +124,9 @@ fn search_request(message: &proto::SearchRequest) -> Result<SearchRequest, Statu
     if message.limit == 0 {
         return Err(Status::invalid_argument("limit must be above zero"));
     }
-    let time = |nanos: u64| DateTime::<Utc>::from_timestamp_nanos(i64::try_from(nanos).unwrap_or(i64::MAX));
+    let time = |nanos: u64| {
+        DateTime::<Utc>::from_timestamp_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    };
     let range = match (message.start_unix_nano, message.end_unix_nano) {
         (0, 0) => None,
         (start, end) if start <= end => Some(TimeRange {
@@ -183,19 +188,27 @@ mod tests {
             tonic::Code::Unauthenticated
         );
         for hostile in ["../x", "a/b", ""] {
-            let got = sealed.tags(with_tenant(proto::TagsRequest {}, Some(hostile))).await;
+            let got = sealed
+                .tags(with_tenant(proto::TagsRequest {}, Some(hostile)))
+                .await;
             let want = match hostile {
                 "" => tonic::Code::Unauthenticated,
                 _ => tonic::Code::InvalidArgument,
             };
             assert_eq!(code(got), want, "{hostile:?}");
         }
-        assert!(sealed
-            .tags(with_tenant(proto::TagsRequest {}, Some("team-a")))
-            .await
-            .is_ok());
-        let short_id = proto::FindTraceRequest { trace_id: vec![1; 15] };
-        let got = sealed.find_trace(with_tenant(short_id, Some("team-a"))).await;
+        assert!(
+            sealed
+                .tags(with_tenant(proto::TagsRequest {}, Some("team-a")))
+                .await
+                .is_ok()
+        );
+        let short_id = proto::FindTraceRequest {
+            trace_id: vec![1; 15],
+        };
+        let got = sealed
+            .find_trace(with_tenant(short_id, Some("team-a")))
+            .await;
         assert_eq!(got.unwrap_err().code(), tonic::Code::InvalidArgument);
         let bad_query = proto::SearchRequest {
             query: "{ .a = }".into(),
@@ -206,9 +219,10 @@ mod tests {
         assert_eq!(got.unwrap_err().code(), tonic::Code::InvalidArgument);
         // Without multitenancy the header is ignored.
         let open = IngesterService::new(Arc::new(Nothing), false);
-        assert!(open
-            .tags(with_tenant(proto::TagsRequest {}, Some("../x")))
-            .await
-            .is_ok());
+        assert!(
+            open.tags(with_tenant(proto::TagsRequest {}, Some("../x")))
+                .await
+                .is_ok()
+        );
     }
 }

@@ -25,7 +25,9 @@ pub(crate) fn blocks_to_wire(blocks: &[BlockMeta]) -> proto::RecentBlocks {
     }
 }
 
-pub(crate) fn blocks_from_wire(blocks: Option<proto::RecentBlocks>) -> Result<Vec<BlockMeta>, String> {
+pub(crate) fn blocks_from_wire(
+    blocks: Option<proto::RecentBlocks>,
+) -> Result<Vec<BlockMeta>, String> {
     blocks
         .map(|b| b.meta_json)
         .unwrap_or_default()
@@ -38,7 +40,9 @@ pub(crate) fn tags_from_wire(json: &[u8]) -> Result<TagSummary, String> {
     TagSummary::parse(json, "recent tags").map_err(|e| e.to_string())
 }
 
-pub(crate) fn spans_to_wire(spans: &[Span]) -> Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans> {
+pub(crate) fn spans_to_wire(
+    spans: &[Span],
+) -> Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans> {
     strata_model::otlp::spans_to_resource_spans(spans)
 }
 
@@ -49,7 +53,11 @@ pub(crate) fn spans_from_wire(
         strata_model::otlp::spans_from_request(ExportTraceServiceRequest { resource_spans });
     match rejected.first() {
         None => Ok(spans),
-        Some(r) => Err(format!("{} spans were invalid: {}", rejected.len(), r.error)),
+        Some(r) => Err(format!(
+            "{} spans were invalid: {}",
+            rejected.len(),
+            r.error
+        )),
     }
 }
 

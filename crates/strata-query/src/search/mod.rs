@@ -259,7 +259,9 @@ impl Querier {
         }
         let partial = match (partial, metrics.failed_blocks) {
             (partial, 0) => partial,
-            (None, n) => Some(format!("{n} blocks could not be read; traces may be missing")),
+            (None, n) => Some(format!(
+                "{n} blocks could not be read; traces may be missing"
+            )),
             (Some(message), n) => Some(format!("{message}; {n} blocks could not be read")),
         };
         Ok(SearchResult {
