@@ -406,7 +406,11 @@ fn a_separate_querier_asks_ingesters_for_the_callers_tenant_only() {
         &dir.path().join("querier"),
         "querier",
         SEALED,
-        &format!("query:\n  ingesters:\n    addresses: ['{internal}']\n{storage}"),
+        // Found by name through the system resolver, as a headless Service would be.
+        &format!(
+            "query:\n  ingesters:\n    dns: 'localhost:{}'\n{storage}",
+            internal.port()
+        ),
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

@@ -25,7 +25,7 @@ pub use blocklist::Blocklist;
 pub use config::{IngestersConfig, QueryConfig};
 pub use error::{Error, Result};
 pub use metrics::QueryMetrics;
-pub use recent::{IngesterPool, IngesterService, RecentData, RecentSource};
+pub use recent::{IngesterPool, IngesterService, RecentData, RecentSource, Resolve};
 pub use search::{
     OutValue, SearchMetrics, SearchRequest, SearchResult, SpanHit, SpansetHit, TraceHit,
 };

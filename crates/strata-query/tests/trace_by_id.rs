@@ -236,3 +236,145 @@ async fn a_block_without_meta_does_not_exist() {
             .is_empty()
     );
 }
+
+/// Serves `recent` over the internal API on a loopback port until the sender is used or dropped.
+async fn serve_ingester(
+    recent: Vec<Span>,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = strata_query::IngesterService::new(Arc::new(Fixed(recent)), false);
+    tokio::spawn(service.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn a_querier_finds_ingesters_by_dns_merges_their_answers_and_says_when_one_is_missing() {
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 9,
+        ..Default::default()
+    });
+    let traces: Vec<Vec<Span>> = (0..20)
+        .map(|_| strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0)
+        .collect();
+    // Ingester A holds traces 0-9 and half of trace 10; B the other half and traces 11-19.
+    let split = &traces[10];
+    assert!(split.len() >= 2);
+    let half = split.len() / 2;
+    let mut on_a: Vec<Span> = traces[..10].iter().flatten().cloned().collect();
+    on_a.extend(split[..half].iter().cloned());
+    let mut on_b: Vec<Span> = traces[11..].iter().flatten().cloned().collect();
+    on_b.extend(split[half..].iter().cloned());
+    let (a, _stop_a) = serve_ingester(on_a).await;
+    let (b, stop_b) = serve_ingester(on_b).await;
+
+    // A name that resolves to both, then to A only, then not at all.
+    let answer: Arc<parking_lot::Mutex<Option<Vec<std::net::SocketAddr>>>> =
+        Arc::new(parking_lot::Mutex::new(Some(vec![a, b])));
+    let resolve: strata_query::Resolve = {
+        let answer = Arc::clone(&answer);
+        Arc::new(move |name: String| {
+            let found = answer.lock().clone();
+            Box::pin(async move {
+                assert_eq!(name, "ingesters.strata.test:9095");
+                found.ok_or_else(|| std::io::Error::other("no such host"))
+            })
+        })
+    };
+    let config = strata_query::IngestersConfig {
+        dns: Some("ingesters.strata.test:9095".into()),
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let pool = Arc::new(strata_query::IngesterPool::with_resolver(config, resolve));
+    pool.refresh().await;
+    assert_eq!(pool.addresses(), vec![a.to_string(), b.to_string()]);
+    let querier = Querier::new(
+        Storage::in_memory(),
+        QueryConfig::default(),
+        strata_query::RecentSource::Ingesters(Arc::clone(&pool)),
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+
+    // The trace split over both ingesters comes back whole, from one request to each.
+    let found = querier
+        .find_trace(&tenant(), &split[0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(found.spans.len(), split.len());
+    assert_eq!(found.partial, None);
+    // Search runs on both and finds every trace once.
+    let everything = strata_query::SearchRequest {
+        query: Arc::new(strata_traceql::parse("{ }").unwrap()),
+        limit: 100,
+        spans_per_spanset: 0,
+        range: None,
+        min_duration_nanos: None,
+        max_duration_nanos: None,
+    };
+    let result = querier.search(&tenant(), everything.clone()).await.unwrap();
+    let mut ids: Vec<TraceId> = result.traces.iter().map(|t| t.trace_id).collect();
+    ids.sort();
+    let mut want: Vec<TraceId> = traces.iter().map(|t| t[0].trace_id).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(result.partial, None);
+    let hit = result
+        .traces
+        .iter()
+        .find(|t| t.trace_id == split[0].trace_id)
+        .unwrap();
+    assert_eq!(hit.spansets[0].matched, split.len(), "both halves matched");
+    let tags = querier.tags(&tenant(), None).await.unwrap();
+    assert!(tags.summary.scopes.contains_key("resource"));
+
+    // The name now resolves to A alone: B is no longer asked, and no answer is partial.
+    *answer.lock() = Some(vec![a]);
+    pool.refresh().await;
+    assert_eq!(pool.addresses(), vec![a.to_string()]);
+    let on_b_only = traces[15][0].trace_id;
+    let found = querier
+        .find_trace(&tenant(), &on_b_only, None)
+        .await
+        .unwrap();
+    assert!(found.spans.is_empty());
+    assert_eq!(found.partial, None);
+
+    // It stops resolving: the last addresses are kept and answers say why they may be partial.
+    *answer.lock() = None;
+    pool.refresh().await;
+    assert_eq!(pool.addresses(), vec![a.to_string()]);
+    let found = querier
+        .find_trace(&tenant(), &traces[3][0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(found.spans.len(), traces[3].len());
+    let partial = found
+        .partial
+        .expect("partial while the name does not resolve");
+    assert!(partial.contains("cannot resolve"), "{partial}");
+
+    // Both again, then B goes down: A's traces are found and the answer names B.
+    *answer.lock() = Some(vec![a, b]);
+    pool.refresh().await;
+    stop_b.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let found = querier
+        .find_trace(&tenant(), &traces[3][0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(found.spans.len(), traces[3].len());
+    let partial = found.partial.expect("partial with an ingester down");
+    assert!(partial.contains(&b.to_string()), "{partial}");
+    let result = querier.search(&tenant(), everything).await.unwrap();
+    assert_eq!(
+        result.traces.len(),
+        11,
+        "A's ten traces and its half of the split one"
+    );
+    assert!(result.partial.is_some_and(|p| p.contains(&b.to_string())));
+}

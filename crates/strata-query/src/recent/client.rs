@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -19,9 +20,25 @@ use crate::search::{BatchOutcome, SearchRequest};
 
 type Client = proto::ingester_client::IngesterClient<Channel>;
 
+/// Turns `host:port` into every address it names.
+pub type Resolve = Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>
+        + Send
+        + Sync,
+>;
+
+/// The system's resolver (`getaddrinfo`: `/etc/hosts`, then DNS), which returns every A and
+/// AAAA record of a name.
+fn system_resolver() -> Resolve {
+    Arc::new(|name: String| {
+        Box::pin(async move { Ok(tokio::net::lookup_host(name).await?.collect()) })
+    })
+}
+
 /// The ingesters a querier asks for recent data.
 pub struct IngesterPool {
     config: IngestersConfig,
+    resolve: Resolve,
     state: parking_lot::RwLock<Members>,
 }
 
@@ -38,8 +55,14 @@ impl IngesterPool {
     /// [`IngesterPool::refresh`] before the first query when `dns` is set, and keep
     /// [`IngesterPool::run_refresh`] running.
     pub fn new(config: IngestersConfig) -> Self {
+        Self::with_resolver(config, system_resolver())
+    }
+
+    /// A pool resolving `dns` with `resolve` instead of the system's resolver.
+    pub fn with_resolver(config: IngestersConfig, resolve: Resolve) -> Self {
         let pool = Self {
             config,
+            resolve,
             state: parking_lot::RwLock::new(Members::default()),
         };
         pool.set_members(BTreeSet::new(), None);
@@ -62,9 +85,9 @@ impl IngesterPool {
         let Some(name) = &self.config.dns else {
             return;
         };
-        match tokio::net::lookup_host(name.as_str()).await {
+        match (self.resolve)(name.clone()).await {
             Ok(addrs) => {
-                let found: BTreeSet<String> = addrs.map(|a| a.to_string()).collect();
+                let found: BTreeSet<String> = addrs.iter().map(|a| a.to_string()).collect();
                 if found.is_empty() {
                     self.set_members(
                         BTreeSet::new(),

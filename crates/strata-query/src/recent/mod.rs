@@ -20,7 +20,7 @@ use strata_model::{Span, TenantId, TraceId};
 use crate::error::Result;
 use crate::search::{BatchOutcome, Plan, SearchRequest, search_traces};
 
-pub use client::IngesterPool;
+pub use client::{IngesterPool, Resolve};
 pub use service::IngesterService;
 
 /// What an ingester in this process holds that may not be in the blocklist yet.
