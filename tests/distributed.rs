@@ -435,6 +435,25 @@ fn with_log<T>(result: Result<T, String>, strata: &Strata) -> Result<T, String> 
     })
 }
 
+/// Prints how many warnings and errors each process logged, with the last of them.
+fn report_warnings(processes: &[&Strata]) {
+    for strata in processes {
+        let log = strata.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .collect();
+        if let Some(last) = lines.last() {
+            let last: String = last.chars().take(400).collect();
+            eprintln!(
+                "  {} logged {} warnings/errors, the last: {last}",
+                strata.role,
+                lines.len()
+            );
+        }
+    }
+}
+
 /// No trace twice in a search answer; then exactly the traces sent.
 fn check_search(search: &SearchAnswer, sent: &Sent) -> Result<(), String> {
     let twice = twice(&search.ids);
@@ -734,6 +753,7 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
         .unwrap();
     assert!(jobs >= 1.0, "compactor jobs: {jobs}");
 
+    report_warnings(&[&compactor, &querier, &a, &b]);
     for s in [compactor, querier, a, b] {
         s.stop();
     }
@@ -754,7 +774,7 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
     let root = tempfile::tempdir().unwrap();
     let client = Client::new(&s3);
     // Blocks are cut every few seconds, so the compactor has work all through the load.
-    let fast = "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 3s\n  flush_check_period: 200ms\n  recent_block_retention: 2s\n"; // TEMP
+    let fast = "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 3s\n  flush_check_period: 200ms\n";
     let ingester = |name: &str| {
         Strata::start_role(
             &root.path().join(name),
@@ -972,6 +992,7 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
         sent.seconds
     );
 
+    report_warnings(&[&compactor, &querier, &a, &b]);
     for s in [compactor, querier, a, b] {
         s.stop();
     }

@@ -73,6 +73,23 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether an object of the block was not found: the block was deleted (compacted away)
+    /// after it was listed. Storage errors raised inside the Parquet reader count too.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_not_found(),
+            Self::Parquet {
+                source: parquet::errors::ParquetError::External(inner),
+                ..
+            } => inner
+                .downcast_ref::<strata_storage::Error>()
+                .is_some_and(strata_storage::Error::is_not_found),
+            _ => false,
+        }
+    }
+}
+
 /// Result with the block [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use parking_lot::RwLock;
-use strata_block::catalog::{list_entries, list_entries_after, superseded, uuid_floor};
+use strata_block::catalog::{list_entries, list_entries_after, superseded, uuid_floor, uuid_time};
 use strata_block::{BlockMeta, layout, read_index};
 use strata_model::TenantId;
 use strata_storage::{Path, Storage};
@@ -23,6 +23,10 @@ use crate::error::Result;
 /// it, so a block cut before the index but uploaded after it is not missed.
 const INDEX_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
 
+/// How long a vanished block is remembered, by the time in its ID: far longer than an ingester
+/// names a block among its recent uploads.
+const VANISHED_MEMORY: chrono::Duration = chrono::Duration::hours(24);
+
 /// What is known of one tenant.
 #[derive(Default, Clone)]
 struct TenantBlocks {
@@ -30,6 +34,11 @@ struct TenantBlocks {
     metas: BTreeMap<Uuid, Arc<BlockMeta>>,
     /// Blocks that no longer count.
     gone: BTreeSet<Uuid>,
+    /// Blocks found deleted while being read. An ingester may keep naming such a block among
+    /// its recent uploads (for `ingester.recent_block_retention`) after a second compaction
+    /// deleted the block that replaced it, when nothing left in the bucket says it is replaced;
+    /// this keeps it from being added again. Kept for [`VANISHED_MEMORY`].
+    vanished: BTreeSet<Uuid>,
 }
 
 impl TenantBlocks {
@@ -87,12 +96,22 @@ impl Blocklist {
         };
         let mut all = self.tenants.write();
         let blocks = all.entry(tenant).or_default();
-        if blocks.gone.contains(&meta.block_id) {
+        if blocks.gone.contains(&meta.block_id) || blocks.vanished.contains(&meta.block_id) {
             return false;
         }
         blocks.gone.extend(meta.compacted_from.iter().copied());
         blocks.metas.insert(meta.block_id, meta);
         true
+    }
+
+    /// Drops a block that was found deleted while a query read it; it is not added again.
+    pub fn forget(&self, tenant: &TenantId, block: Uuid) {
+        let mut all = self.tenants.write();
+        if let Some(blocks) = all.get_mut(tenant) {
+            blocks.metas.remove(&block);
+            blocks.gone.remove(&block);
+            blocks.vanished.insert(block);
+        }
     }
 
     /// Refreshes every tenant, and forgets blocks that are gone. A tenant that cannot be listed
@@ -115,7 +134,19 @@ impl Blocklist {
             }
         }
         let mut all = self.tenants.write();
-        for (tenant, blocks) in seen {
+        let now = chrono::Utc::now();
+        for (tenant, mut blocks) in seen {
+            if let Some(before) = all.get(&tenant) {
+                // Deleted data does not come back, even if this poll listed the block just
+                // before it was deleted.
+                blocks.vanished = before
+                    .vanished
+                    .iter()
+                    .filter(|id| uuid_time(**id).is_none_or(|t| now - t < VANISHED_MEMORY))
+                    .copied()
+                    .collect();
+                blocks.metas.retain(|id, _| !blocks.vanished.contains(id));
+            }
             all.insert(tenant, blocks);
         }
         Ok(())
@@ -167,7 +198,11 @@ impl Blocklist {
             metas.insert(meta.block_id, meta);
         }
         let gone = superseded(marked, metas.values().map(|m| m.compacted_from.as_slice()));
-        Ok(TenantBlocks { metas, gone })
+        Ok(TenantBlocks {
+            metas,
+            gone,
+            vanished: BTreeSet::new(),
+        })
     }
 
     async fn read_meta(&self, tenant: &TenantId, id: Uuid) -> Option<Arc<BlockMeta>> {

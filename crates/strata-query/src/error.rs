@@ -20,8 +20,9 @@ impl Error {
     /// Whether an object was not found (e.g. a block compacted away during a query).
     pub fn is_not_found(&self) -> bool {
         match self {
-            Self::Storage(s) | Self::Block(strata_block::Error::Storage(s)) => s.is_not_found(),
-            _ => false,
+            Self::Storage(s) => s.is_not_found(),
+            Self::Block(b) => b.is_not_found(),
+            Self::BadRequest(_) => false,
         }
     }
 

@@ -215,12 +215,10 @@ impl Querier {
                     lookup.blocks_read += 1;
                     spans.extend(found);
                 }
-                Err(e)
-                    if matches!(&e, crate::Error::Storage(s) if s.is_not_found())
-                        || matches!(&e, crate::Error::Block(strata_block::Error::Storage(s)) if s.is_not_found()) =>
-                {
+                Err(e) if e.is_not_found() => {
                     // Compacted away since the blocklist was read; its spans are in its successor.
                     tracing::debug!(%block, "block vanished during the lookup");
+                    self.blocklist.forget(tenant, block);
                 }
                 Err(e) => {
                     failed += 1;

@@ -378,3 +378,53 @@ async fn a_querier_finds_ingesters_by_dns_merges_their_answers_and_says_when_one
     );
     assert!(result.partial.is_some_and(|p| p.contains(&b.to_string())));
 }
+
+/// Regression: a block deleted under the querier (compacted away) whose footer and bloom shard
+/// were cached made every later answer "partial", and an ingester naming it among its recent
+/// uploads brought it back after every poll.
+#[tokio::test]
+async fn a_block_deleted_under_the_querier_is_skipped_quietly_and_not_added_again() {
+    let mut workload = Workload::new(WorkloadConfig {
+        seed: 11,
+        ..Default::default()
+    });
+    let spans: Vec<Span> = (0..5)
+        .flat_map(|_| {
+            strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
+        })
+        .collect();
+    let storage = Storage::in_memory();
+    let meta = write_block(&storage, spans.clone()).await;
+    let querier = Querier::new(
+        storage.clone(),
+        QueryConfig::default(),
+        strata_query::RecentSource::None,
+        QueryMetrics::default(),
+    );
+    querier.poll_blocklist().await.unwrap();
+    let id = spans[0].trace_id;
+    // The first lookup caches the block's bloom shard and footer.
+    let found = querier.find_trace(&tenant(), &id, None).await.unwrap();
+    assert!(!found.spans.is_empty());
+    // The compactor deletes it.
+    for object in storage
+        .list(&strata_block::layout::block_prefix(
+            &tenant(),
+            meta.block_id,
+        ))
+        .await
+        .unwrap()
+    {
+        storage.delete(&object.path).await.unwrap();
+    }
+    let found = querier.find_trace(&tenant(), &id, None).await.unwrap();
+    assert!(found.spans.is_empty());
+    assert_eq!(found.partial, None, "a deleted block is not a failed read");
+    assert!(querier.blocklist().blocks(&tenant()).is_empty());
+    assert!(
+        !querier.blocklist().add(Arc::new(meta)),
+        "an ingester's recent list must not bring it back"
+    );
+    querier.poll_blocklist().await.unwrap();
+    assert!(querier.blocklist().blocks(&tenant()).is_empty());
+}

@@ -218,6 +218,7 @@ impl Querier {
                     Ok(outcome) => merge_into(&mut found, &mut metrics, outcome),
                     Err(e) if e.is_not_found() => {
                         tracing::debug!(block = %meta.block_id, "block vanished during a search");
+                        self.blocklist().forget(tenant, meta.block_id);
                     }
                     Err(e) => {
                         metrics.failed_blocks += 1;
