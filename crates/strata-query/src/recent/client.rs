@@ -155,7 +155,6 @@ impl IngesterPool {
     fn client(&self, address: &str) -> Result<Client, tonic::transport::Error> {
         let channel = Endpoint::from_shared(format!("http://{address}"))?
             .connect_timeout(self.config.timeout)
-            .timeout(self.config.timeout)
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(Client::new(channel)

@@ -52,11 +52,10 @@ impl IngesterService {
     fn tenant<T>(&self, request: &Request<T>) -> Result<TenantId, Status> {
         let value = request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes());
         tenant_from_header(value, self.multitenancy).map_err(|e| {
-            let message = format!("X-Scope-OrgID: {e}");
-            match e.kind().grpc_code() {
-                16 => Status::unauthenticated(message),
-                _ => Status::invalid_argument(message),
-            }
+            Status::new(
+                tonic::Code::from_i32(e.kind().grpc_code()),
+                format!("X-Scope-OrgID: {e}"),
+            )
         })
     }
 }
@@ -74,7 +73,7 @@ impl proto::ingester_server::Ingester for IngesterService {
             r.find_trace(&tenant, &trace_id)
         });
         Ok(Response::new(proto::FindTraceResponse {
-            resource_spans: wire::spans_to_wire(&found.value),
+            resource_spans: strata_model::otlp::spans_to_resource_spans(&found.value),
             recent_blocks: Some(wire::blocks_to_wire(&found.blocks)),
         }))
     }

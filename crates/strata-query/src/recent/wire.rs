@@ -40,12 +40,6 @@ pub(crate) fn tags_from_wire(json: &[u8]) -> Result<TagSummary, String> {
     TagSummary::parse(json, "recent tags").map_err(|e| e.to_string())
 }
 
-pub(crate) fn spans_to_wire(
-    spans: &[Span],
-) -> Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans> {
-    strata_model::otlp::spans_to_resource_spans(spans)
-}
-
 pub(crate) fn spans_from_wire(
     resource_spans: Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans>,
 ) -> Result<Vec<Span>, String> {
