@@ -557,6 +557,32 @@ fn querier_yaml(ingesters: &[&Strata]) -> String {
 
 const COMPACTOR: &str = "compactor:\n  cycle: 1s\n  grace_period: 5s\n";
 
+/// Two ingesters with `ingester_yaml` (each in its own directory, so with its own WAL) and a
+/// querier asking both, all on `s3`.
+fn ingesters_and_querier(
+    root: &Path,
+    s3: &S3Server,
+    ingester_yaml: &str,
+) -> (Strata, Strata, Strata) {
+    let ingester = |name: &str| {
+        Strata::start_role(
+            &root.join(name),
+            "ingester",
+            "",
+            &storage_and(ingester_yaml, s3),
+        )
+    };
+    let a = ingester("ingester-a");
+    let b = ingester("ingester-b");
+    let querier = Strata::start_role(
+        &root.join("querier"),
+        "querier",
+        "",
+        &storage_and(&querier_yaml(&[&a, &b]), s3),
+    );
+    (a, b, querier)
+}
+
 #[test]
 fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_after_flush_and_after_compaction()
  {
@@ -565,22 +591,7 @@ fn two_ingesters_one_querier_one_compactor_on_s3_find_every_trace_before_flush_a
     let client = Client::new(&s3);
     // Nothing is cut before the test flushes.
     let hold = "ingester:\n  trace_idle_period: 1h\n  max_trace_live: 1h\n  max_block_duration: 1h\n  flush_check_period: 200ms\n";
-    let ingester = |name: &str| {
-        Strata::start_role(
-            &root.path().join(name),
-            "ingester",
-            "",
-            &storage_and(hold, &s3),
-        )
-    };
-    let a = ingester("ingester-a");
-    let b = ingester("ingester-b");
-    let querier = Strata::start_role(
-        &root.path().join("querier"),
-        "querier",
-        "",
-        &storage_and(&querier_yaml(&[&a, &b]), &s3),
-    );
+    let (a, b, querier) = ingesters_and_querier(root.path(), &s3, hold);
     for s in [&a, &b, &querier] {
         client.wait_ready(s);
     }
@@ -775,23 +786,8 @@ fn killing_the_querier_or_the_compactor_under_load_loses_nothing() {
     let client = Client::new(&s3);
     // Blocks are cut every few seconds, so the compactor has work all through the load.
     let fast = "ingester:\n  trace_idle_period: 1s\n  max_block_duration: 3s\n  flush_check_period: 200ms\n";
-    let ingester = |name: &str| {
-        Strata::start_role(
-            &root.path().join(name),
-            "ingester",
-            "",
-            &storage_and(fast, &s3),
-        )
-    };
-    let a = ingester("ingester-a");
-    let b = ingester("ingester-b");
-    let querier_dir = root.path().join("querier");
-    let mut querier = Strata::start_role(
-        &querier_dir,
-        "querier",
-        "",
-        &storage_and(&querier_yaml(&[&a, &b]), &s3),
-    );
+    let (a, b, mut querier) = ingesters_and_querier(root.path(), &s3, fast);
+    let querier_dir = querier.dir.clone();
     let compactor_dir = root.path().join("compactor");
     let mut compactor = Strata::start_role(
         &compactor_dir,

@@ -53,15 +53,20 @@ impl RecentData for Fixed {
     }
 }
 
-#[tokio::test]
-async fn a_trace_split_over_blocks_and_memory_comes_back_whole_once() {
+/// `n` workload traces from `seed`, each as its spans.
+fn workload_traces(seed: u64, n: usize) -> Vec<Vec<Span>> {
     let mut workload = Workload::new(WorkloadConfig {
-        seed: 5,
+        seed,
         ..Default::default()
     });
-    let traces: Vec<Vec<Span>> = (0..40)
+    (0..n)
         .map(|_| strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0)
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trace_split_over_blocks_and_memory_comes_back_whole_once() {
+    let traces = workload_traces(5, 40);
     let target = traces[7].clone();
     assert!(target.len() >= 6);
     let third = target.len() / 3;
@@ -253,13 +258,7 @@ async fn serve_ingester(
 
 #[tokio::test]
 async fn a_querier_finds_ingesters_by_dns_merges_their_answers_and_says_when_one_is_missing() {
-    let mut workload = Workload::new(WorkloadConfig {
-        seed: 9,
-        ..Default::default()
-    });
-    let traces: Vec<Vec<Span>> = (0..20)
-        .map(|_| strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0)
-        .collect();
+    let traces = workload_traces(9, 20);
     // Ingester A holds traces 0-9 and half of trace 10; B the other half and traces 11-19.
     let split = &traces[10];
     assert!(split.len() >= 2);
@@ -386,15 +385,7 @@ async fn a_querier_finds_ingesters_by_dns_merges_their_answers_and_says_when_one
 /// uploads brought it back after every poll.
 #[tokio::test]
 async fn a_block_deleted_under_the_querier_is_skipped_quietly_and_not_added_again() {
-    let mut workload = Workload::new(WorkloadConfig {
-        seed: 11,
-        ..Default::default()
-    });
-    let spans: Vec<Span> = (0..5)
-        .flat_map(|_| {
-            strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
-        })
-        .collect();
+    let spans: Vec<Span> = workload_traces(11, 5).into_iter().flatten().collect();
     let storage = Storage::in_memory();
     let meta = write_block(&storage, spans.clone()).await;
     let querier = Querier::new(
