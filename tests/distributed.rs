@@ -151,16 +151,26 @@ impl Client {
         })
     }
 
-    fn search_all(&self, api: SocketAddr) -> Result<SearchAnswer, String> {
-        let url = format!("http://{api}/api/search?q=%7B%20%7D&limit=100000&spss=1");
-        let (status, headers, body) = self.get(&url)?;
+    /// A 200 answer's headers and JSON body; `Err` naming `what` otherwise.
+    fn get_json(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<(reqwest::header::HeaderMap, serde_json::Value), String> {
+        let (status, headers, body) = self.get(url)?;
         if status != 200 {
             return Err(format!(
-                "search: {status} {}",
+                "{what}: {status} {}",
                 String::from_utf8_lossy(&body)
             ));
         }
-        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let json = serde_json::from_slice(&body).map_err(|e| format!("{what}: {e}"))?;
+        Ok((headers, json))
+    }
+
+    fn search_all(&self, api: SocketAddr) -> Result<SearchAnswer, String> {
+        let url = format!("http://{api}/api/search?q=%7B%20%7D&limit=100000&spss=1");
+        let (headers, json) = self.get_json(&url, "search")?;
         let ids = json["traces"]
             .as_array()
             .ok_or_else(|| format!("search answer without traces: {json}"))?
@@ -176,14 +186,7 @@ impl Client {
     /// Values of `resource.service.name` (v2 tag values) and the partial header.
     fn services(&self, api: SocketAddr) -> Result<(BTreeSet<String>, Option<String>), String> {
         let url = format!("http://{api}/api/v2/search/tag/resource.service.name/values");
-        let (status, headers, body) = self.get(&url)?;
-        if status != 200 {
-            return Err(format!(
-                "tag values: {status} {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let (headers, json) = self.get_json(&url, "tag values")?;
         let values = json["tagValues"]
             .as_array()
             .ok_or_else(|| format!("tag values answer: {json}"))?

@@ -53,6 +53,16 @@ impl RecentData for Fixed {
     }
 }
 
+/// A querier over `storage` and `recent`, with the default config.
+fn querier(storage: Storage, recent: strata_query::RecentSource) -> Querier {
+    Querier::new(
+        storage,
+        QueryConfig::default(),
+        recent,
+        QueryMetrics::default(),
+    )
+}
+
 /// `n` workload traces from `seed`, each as its spans.
 fn workload_traces(seed: u64, n: usize) -> Vec<Vec<Span>> {
     let mut workload = Workload::new(WorkloadConfig {
@@ -86,12 +96,7 @@ async fn a_trace_split_over_blocks_and_memory_comes_back_whole_once() {
     let meta_a = write_block(&storage, a).await;
     write_block(&storage, b).await;
     let recent = Arc::new(Fixed(target[2 * third..].to_vec()));
-    let querier = Querier::new(
-        storage.clone(),
-        QueryConfig::default(),
-        strata_query::RecentSource::Local(recent),
-        QueryMetrics::default(),
-    );
+    let querier = querier(storage.clone(), strata_query::RecentSource::Local(recent));
     querier.poll_blocklist().await.unwrap();
     assert_eq!(querier.blocklist().blocks(&tenant()).len(), 2);
 
@@ -149,12 +154,7 @@ async fn a_miss_reads_no_block_data() {
             .collect();
         write_block(&storage, spans).await;
     }
-    let querier = Querier::new(
-        storage.clone(),
-        QueryConfig::default(),
-        strata_query::RecentSource::None,
-        QueryMetrics::default(),
-    );
+    let querier = querier(storage.clone(), strata_query::RecentSource::None);
     querier.poll_blocklist().await.unwrap();
     let data_reads_before = storage.metrics().requests("get_range");
     let mut misses = 0;
@@ -214,12 +214,7 @@ async fn a_block_without_meta_does_not_exist() {
         )
         .await
         .unwrap();
-    let querier = Querier::new(
-        storage.clone(),
-        QueryConfig::default(),
-        strata_query::RecentSource::None,
-        QueryMetrics::default(),
-    );
+    let querier = querier(storage.clone(), strata_query::RecentSource::None);
     querier.poll_blocklist().await.unwrap();
     assert!(querier.blocklist().blocks(&tenant()).is_empty());
     assert!(
@@ -388,12 +383,7 @@ async fn a_block_deleted_under_the_querier_is_skipped_quietly_and_not_added_agai
     let spans: Vec<Span> = workload_traces(11, 5).into_iter().flatten().collect();
     let storage = Storage::in_memory();
     let meta = write_block(&storage, spans.clone()).await;
-    let querier = Querier::new(
-        storage.clone(),
-        QueryConfig::default(),
-        strata_query::RecentSource::None,
-        QueryMetrics::default(),
-    );
+    let querier = querier(storage.clone(), strata_query::RecentSource::None);
     querier.poll_blocklist().await.unwrap();
     let id = spans[0].trace_id;
     // The first lookup caches the block's bloom shard and footer.
