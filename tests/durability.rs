@@ -161,3 +161,83 @@ fn torn_wal_tail_is_skipped_and_what_precedes_it_survives() {
         acked.difference(&stored).count()
     );
 }
+
+/// On local disk a block must be on stable storage before the WAL segments holding its spans
+/// are deleted, or a power cut after the deletion loses acknowledged spans (the page cache holds
+/// the block, and a `kill -9` test cannot tell). Watched from outside with `strace`: every
+/// `fsync` with the file it names, and every unlink.
+#[test]
+fn local_blocks_are_fsynced_before_the_wal_segments_holding_their_spans_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("syscalls.txt");
+    let trace_arg = trace.display().to_string();
+    // Tiny segments, so each request group starts a new one and the old ones are deleted as
+    // soon as their spans are in a block.
+    let sections = "ingester:\n  trace_idle_period: 200ms\n  max_block_duration: 300ms\n  \
+                    flush_check_period: 100ms\n  wal:\n    segment_bytes: 1KiB\n";
+    let strata = Strata::start_wrapped(
+        &[
+            "strace",
+            "-f",
+            "-qq",
+            "-y",
+            "-e",
+            "trace=fsync,fdatasync,unlink,unlinkat",
+            "-o",
+            &trace_arg,
+        ],
+        dir.path(),
+        "all",
+        "",
+        sections,
+    );
+    let requests = Workload::new(WorkloadConfig {
+        seed: 5,
+        ..Default::default()
+    })
+    .requests(400, 40);
+    let acked = send_all(&strata.grpc_url(), requests, 1);
+    assert_eq!(acked.len(), 400);
+    let wal_unlink = |line: &str| line.contains("unlink") && line.contains(".wal\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let lines = loop {
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        if text.lines().any(wal_unlink) {
+            break text.lines().map(str::to_owned).collect::<Vec<_>>();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no WAL segment was deleted within 60 s:\n{}",
+            strata.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let first_unlink = lines.iter().position(|l| wal_unlink(l)).unwrap();
+    let before = &lines[..first_unlink];
+    let blocks = dir.path().join("data/blocks/single-tenant/blocks");
+    let blocks = blocks.display().to_string();
+    let synced = |what: &dyn Fn(&str) -> bool| {
+        before
+            .iter()
+            .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+            .filter_map(|l| l.split('<').nth(1)?.split('>').next())
+            .any(|path| path.starts_with(&blocks) && what(&path[blocks.len()..]))
+    };
+    // `/<block-id>/data.parquet#<n>` (object_store writes a staging file, fsyncs it, renames it
+    // into place and fsyncs the directory).
+    let file = |name: &'static str| {
+        move |rest: &str| rest.matches('/').count() == 2 && rest.contains(name)
+    };
+    assert!(
+        synced(&file("/data.parquet")),
+        "no data.parquet was fsynced before the first WAL segment was deleted:\n{}",
+        before.join("\n")
+    );
+    assert!(synced(&file("/meta.json")), "meta.json not fsynced first");
+    assert!(synced(&file("/bloom-0")), "bloom-0 not fsynced first");
+    assert!(
+        synced(&|rest: &str| rest.matches('/').count() == 1),
+        "no block directory was fsynced before the first WAL segment was deleted"
+    );
+    strata.stop();
+}

@@ -75,6 +75,8 @@ pub fn free_port() -> u16 {
 /// A running `strata` process.
 pub struct Strata {
     child: Child,
+    /// Whether `child` is a wrapper (`strace`) whose own child is `strata`.
+    wrapped: bool,
     pub dir: PathBuf,
     /// The subcommand it runs: `all`, `ingester`, `querier` or `compactor`.
     pub role: String,
@@ -112,6 +114,19 @@ impl Strata {
     /// role opens is logged. Once it listens, `dir/strata.yaml` is rewritten with the ports it
     /// got, so [`Strata::restart`] listens on the same addresses.
     pub fn start_role(dir: &Path, role: &str, server_extra: &str, sections: &str) -> Self {
+        Self::start_wrapped(&[], dir, role, server_extra, sections)
+    }
+
+    /// [`Strata::start_role`] with the process started by a wrapper command (`strace ...`), which
+    /// is given the `strata` command line after its own arguments. The wrapper must start
+    /// `strata` as its child; [`Strata::stop`] signals that child.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        dir: &Path,
+        role: &str,
+        server_extra: &str,
+        sections: &str,
+    ) -> Self {
         let log_level = if server_extra.contains("log_level:") {
             ""
         } else {
@@ -123,7 +138,7 @@ impl Strata {
         );
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("strata.yaml"), &config).unwrap();
-        let strata = Self::spawn(dir, role).unwrap_or_else(|log| panic!("{log}"));
+        let strata = Self::spawn(wrapper, dir, role).unwrap_or_else(|log| panic!("{log}"));
         // Pin the ports it got, for a restart.
         let mut pinned = config.replacen(
             "http_listen: 127.0.0.1:0",
@@ -160,7 +175,7 @@ impl Strata {
     pub fn restart(dir: &Path, role: &str) -> Self {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match Self::spawn(dir, role) {
+            match Self::spawn(&[], dir, role) {
                 Ok(strata) => return strata,
                 Err(log) if log.contains("in use") && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200));
@@ -170,11 +185,20 @@ impl Strata {
         }
     }
 
-    /// Runs `strata <role> --config strata.yaml` in `dir` and waits for its listeners; `Err`
-    /// with the log if it exits first.
-    fn spawn(dir: &Path, role: &str) -> Result<Self, String> {
+    /// Runs `strata <role> --config strata.yaml` in `dir` (under `wrapper`, if not empty) and
+    /// waits for its listeners; `Err` with the log if it exits first.
+    fn spawn(wrapper: &[&str], dir: &Path, role: &str) -> Result<Self, String> {
         let wanted = listeners_of(role);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let strata = env!("CARGO_BIN_EXE_strata");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(strata);
+                command
+            }
+            None => Command::new(strata),
+        };
+        let mut child = command
             .args([role, "--config", "strata.yaml"])
             .current_dir(dir)
             .env_remove("RUST_LOG")
@@ -212,6 +236,7 @@ impl Strata {
                 let api = addr("api").unwrap();
                 return Ok(Self {
                     child,
+                    wrapped: !wrapper.is_empty(),
                     dir: dir.to_owned(),
                     role: role.to_owned(),
                     grpc: addr("otlp-grpc").unwrap_or(api),
@@ -241,9 +266,16 @@ impl Strata {
         format!("http://{}", self.api)
     }
 
-    /// The process ID.
+    /// The process ID of `strata` (not of a wrapper).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        if !self.wrapped {
+            return self.child.id();
+        }
+        let children = format!("/proc/{0}/task/{0}/children", self.child.id());
+        std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("the wrapper has no child ({children})"))
     }
 
     /// Everything the process logged so far.
@@ -264,7 +296,7 @@ impl Strata {
     /// Sends SIGTERM and waits for a clean exit; returns the log.
     pub fn stop(mut self) -> String {
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.pid().to_string()])
             .status()
             .unwrap();
         let status = self.wait(Duration::from_secs(120));
@@ -278,6 +310,12 @@ impl Strata {
 
     /// Kills the process with SIGKILL: no flush, no goodbye.
     pub fn kill9(mut self) -> String {
+        if self.wrapped {
+            Command::new("kill")
+                .args(["-KILL", &self.pid().to_string()])
+                .status()
+                .unwrap();
+        }
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.log()
@@ -303,6 +341,14 @@ impl Strata {
 
 impl Drop for Strata {
     fn drop(&mut self) {
+        if self.wrapped
+            && let Ok(text) =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+        {
+            for pid in text.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
