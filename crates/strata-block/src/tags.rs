@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use strata_model::{AttrValue, KeyValue, Span, StatusCode};
+use strata_model::{AttrValue, KeyValue, Resource, Scope, Span, StatusCode};
 
 use crate::error::{Error, Result};
 
@@ -232,8 +232,42 @@ pub struct TagSummaryBuilder {
     other_scopes: HashMap<&'static str, HashMap<String, Acc>>,
     /// Indexed like [`INTRINSICS`].
     intrinsics: [Acc; 9],
-    resources_seen: HashSet<usize>,
-    scopes_seen: HashSet<usize>,
+    resources_seen: Seen<Resource>,
+    scopes_seen: Seen<Scope>,
+}
+
+/// How many distinct resources (or scopes) a builder remembers having summarised.
+const MAX_SEEN: usize = 64;
+
+/// Resources or scopes already summarised, recognised by value. Those remembered are kept alive:
+/// an address alone proves nothing once its value is freed (the compactor's streaming merge
+/// frees each row group's resources before it reads the next, and the allocator hands the same
+/// addresses out again), so a pointer match is only trusted for a value still held here. Past
+/// [`MAX_SEEN`] distinct values, new ones are summarised every time they come, which is only
+/// slower: adding the same attributes twice changes no summary.
+#[derive(Debug)]
+struct Seen<T> {
+    kept: Vec<Arc<T>>,
+}
+
+impl<T> Default for Seen<T> {
+    fn default() -> Self {
+        Self { kept: Vec::new() }
+    }
+}
+
+impl<T: PartialEq> Seen<T> {
+    /// Whether `item` is new (and so must be summarised); remembers it if there is room.
+    fn first_sight(&mut self, item: &Arc<T>) -> bool {
+        if self.kept.iter().any(|k| Arc::ptr_eq(k, item)) || self.kept.iter().any(|k| **k == **item)
+        {
+            return false;
+        }
+        if self.kept.len() < MAX_SEEN {
+            self.kept.push(Arc::clone(item));
+        }
+        true
+    }
 }
 
 fn add_attrs(tags: &mut HashMap<String, Acc>, attrs: &[KeyValue]) {
@@ -256,13 +290,10 @@ impl TagSummaryBuilder {
     /// Records one trace's spans.
     pub fn add_trace(&mut self, spans: &[Span]) {
         for span in spans {
-            if self
-                .resources_seen
-                .insert(Arc::as_ptr(&span.resource) as usize)
-            {
+            if self.resources_seen.first_sight(&span.resource) {
                 self.attrs("resource", &span.resource.attributes);
             }
-            if self.scopes_seen.insert(Arc::as_ptr(&span.scope) as usize) {
+            if self.scopes_seen.first_sight(&span.scope) {
                 self.attrs("instrumentation", &span.scope.attributes);
                 self.intrinsics[7].add_str(&span.scope.name);
                 self.intrinsics[8].add_str(&span.scope.version);
@@ -323,6 +354,73 @@ impl TagSummaryBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn span_of(resource: Resource) -> Span {
+        Span {
+            trace_id: strata_model::TraceId([1; 16]),
+            span_id: strata_model::SpanId([1; 8]),
+            parent_span_id: None,
+            trace_state: String::new(),
+            flags: 0,
+            name: "op".into(),
+            kind: strata_model::SpanKind::SERVER,
+            start_unix_nano: 1,
+            end_unix_nano: 2,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Vec::new(),
+            dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
+            status_code: StatusCode::UNSET,
+            status_message: String::new(),
+            resource: Arc::new(resource),
+            scope: Arc::new(Scope::default()),
+        }
+    }
+
+    fn resource(service: &str) -> Resource {
+        Resource {
+            attributes: vec![KeyValue::str("service.name", service)],
+            ..Default::default()
+        }
+    }
+
+    /// Each span (and its resource) is dropped before the next is made, as in the compactor's
+    /// streaming merge: freed addresses come back for the next resource.
+    #[test]
+    fn a_resource_at_a_reused_address_is_still_summarised() {
+        let mut builder = TagSummaryBuilder::default();
+        let services: Vec<String> = (0..200).map(|i| format!("service-{i}")).collect();
+        for service in &services {
+            let span = span_of(resource(service));
+            builder.add_trace(std::slice::from_ref(&span));
+        }
+        let summary = builder.finish();
+        let got: BTreeSet<String> = summary.scopes["resource"]["service.name"]
+            .values
+            .iter()
+            .map(|v| v.value.clone())
+            .collect();
+        let want: BTreeSet<String> = services.into_iter().collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_resource_seen_again_by_value_is_not_summarised_twice_but_new_ones_are() {
+        let mut seen = Seen::default();
+        let a = Arc::new(resource("a"));
+        assert!(seen.first_sight(&a));
+        assert!(!seen.first_sight(&a));
+        assert!(!seen.first_sight(&Arc::new(resource("a"))));
+        assert!(seen.first_sight(&Arc::new(resource("b"))));
+        for i in 0..(2 * MAX_SEEN) {
+            seen.first_sight(&Arc::new(resource(&format!("x{i}"))));
+        }
+        assert_eq!(seen.kept.len(), MAX_SEEN);
+        // Forgotten values are summarised again: slower, never wrong.
+        assert!(seen.first_sight(&Arc::new(resource(&format!("x{}", 2 * MAX_SEEN - 1)))));
+    }
 
     #[test]
     fn values_are_typed_bounded_and_deduplicated() {
