@@ -256,21 +256,30 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
         expect("empty request", http.proto(&[], Vec::new()).await, ok, "");
 
         // 22-28: per-tenant limits.
-        let over_rate = request((10..30).map(|n| good(n, &mut HashSet::new())).collect()).encode_to_vec();
+        // The rate and the burst count stored bytes (each span with its resource and scope).
+        let over_burst = request((10..30).map(|n| good(n, &mut HashSet::new())).collect()).encode_to_vec();
+        let eight = |from: u8| request((from..from + 8).map(|n| span(&[n; 16], &[n; 8], &[], "rated")).collect()).encode_to_vec();
         let first = http.proto(&[("x-scope-orgid", "slow-tenant")], request(vec![span(&[40; 16], &[40; 8], &[], "small")]).encode_to_vec()).await;
         expect("first small request under the rate", first, ok, "");
         good_by_tenant.push(("slow-tenant", [40; 16], [40; 8]));
-        let (s, _, b) = http.post(Some("application/x-protobuf"), &[("x-scope-orgid", "slow-tenant")], over_rate.clone()).await;
+        let under = http.proto(&[("x-scope-orgid", "slow-tenant")], eight(60)).await;
+        expect("eight spans, still under the burst", under, ok, "");
+        good_by_tenant.extend((60..68).map(|n| ("slow-tenant", [n; 16], [n; 8])));
+        let (s, _, b) = http.post(Some("application/x-protobuf"), &[("x-scope-orgid", "slow-tenant")], eight(68)).await;
         expect("over the ingestion rate", (s, describe_proto(s, &b)), StatusCode::TOO_MANY_REQUESTS, "ingestion rate");
+        let (s, _, b) = http.post(Some("application/x-protobuf"), &[("x-scope-orgid", "slow-tenant")], over_burst.clone()).await;
+        expect("more than the burst at once: never retryable", (s, describe_proto(s, &b)), bad, "more than tenant slow-tenant's ingestion_burst_bytes (1000)");
         let mut big = span(&[41; 16], &[41; 8], &[], "big");
         big.attributes.push(KeyValue { key: "k".into(), value: Some(AnyValue { value: Some(Value::StringValue("v".repeat(60))) }), key_strindex: 0 });
         let trace_spans = vec![span(&[41; 16], &[42; 8], &[], "fits"), big.clone(), { let mut b = big.clone(); b.span_id = vec![43; 8]; b }, { let mut b = big; b.span_id = vec![44; 8]; b }];
-        // The limit counts each span's OTLP-encoded size; spans that would take the trace over
-        // 300 bytes are refused, the ones before them kept.
+        // The limit counts each span's stored size (its OTLP-encoded size plus that of the
+        // resource every row repeats); spans that would take the trace over 300 bytes are
+        // refused, the ones before them kept.
+        let resource = request(Vec::new()).resource_spans[0].resource.as_ref().unwrap().encoded_len();
         let mut total = 0;
         for s in &trace_spans {
-            if total + s.encoded_len() <= 300 {
-                total += s.encoded_len();
+            if total + s.encoded_len() + resource <= 300 {
+                total += s.encoded_len() + resource;
                 good_by_tenant.push(("small-traces", [41; 16], s.span_id.clone().try_into().unwrap()));
             }
         }
@@ -298,7 +307,19 @@ fn hostile_requests_get_clear_answers_and_cost_no_good_span() {
         expect_grpc("gRPC message over 4 MiB", export_raw(&channel, vec![0; 5 << 20].into(), false, Some(DEFAULT), EXPORT_PATH).await, Code::ResourceExhausted, "too large");
         expect_grpc("gRPC gzip bomb", export_raw(&channel, vec![0; 64 << 20].into(), true, Some(DEFAULT), EXPORT_PATH).await, Code::ResourceExhausted, "size limit");
         expect_grpc("gRPC hostile tenant", export_raw(&channel, valid.clone().into(), false, Some("../../etc"), EXPORT_PATH).await, Code::InvalidArgument, "X-Scope-OrgID");
-        expect_grpc("gRPC over the rate", export_raw(&channel, over_rate.clone().into(), false, Some("slow-tenant"), EXPORT_PATH).await, Code::ResourceExhausted, "ingestion rate");
+        expect_grpc("gRPC more than the burst", export_raw(&channel, over_burst.clone().into(), false, Some("slow-tenant"), EXPORT_PATH).await, Code::InvalidArgument, "ingestion_burst_bytes");
+        // The bucket may have refilled meanwhile; back-to-back requests run it dry.
+        let mut limited = None;
+        for from in [76u8, 84, 92, 100] {
+            match export_raw(&channel, eight(from).into(), false, Some("slow-tenant"), EXPORT_PATH).await {
+                Ok(_) => good_by_tenant.extend((from..from + 8).map(|n| ("slow-tenant", [n; 16], [n; 8]))),
+                Err(status) => {
+                    limited = Some(status);
+                    break;
+                }
+            }
+        }
+        expect_grpc("gRPC over the rate", limited.map_or(Ok(()), Err), Code::ResourceExhausted, "ingestion rate");
         expect_grpc("gRPC unknown method", export_raw(&channel, valid.clone().into(), false, Some(DEFAULT), "/opentelemetry.proto.collector.trace.v1.TraceService/Nope").await, Code::Unimplemented, "");
 
         // Still serving: a plain good request over each transport.

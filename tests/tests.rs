@@ -5,6 +5,7 @@
 
 mod support;
 
+mod amplification;
 mod architecture;
 mod bad_input;
 mod compaction;

@@ -46,7 +46,10 @@ fn decode(c: &mut Criterion) {
         b.iter(|| {
             for bytes in &encoded {
                 let mut request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
-                black_box(strata_ingest::sanitize(&mut request, 16 * 1024));
+                black_box(strata_ingest::sanitize(
+                    &mut request,
+                    &strata_ingest::SanitizeLimits::default(),
+                ));
                 black_box(strata_model::otlp::spans_from_request(request));
             }
         })

@@ -444,3 +444,46 @@ pub fn stored_spans(root: &Path, tenant: &str) -> Vec<strata_model::Span> {
     }
     spans
 }
+
+/// The peak resident memory of a process so far (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no VmHWM for {pid}"))
+}
+
+/// `GET` of a path on the HTTP API, with an optional tenant; the status and body.
+pub async fn api_get(api: SocketAddr, path: &str, tenant: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new().get(format!("http://{api}{path}"));
+    if let Some(tenant) = tenant {
+        request = request.header("x-scope-orgid", tenant);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// The spans of a trace as `/api/v2/traces/{id}` returns them (OTLP JSON objects), and the
+/// answer's `status`.
+pub async fn trace_spans(
+    api: SocketAddr,
+    trace_id: &str,
+    tenant: Option<&str>,
+) -> (Vec<serde_json::Value>, Option<String>) {
+    let (status, body) = api_get(api, &format!("/api/v2/traces/{trace_id}"), tenant).await;
+    assert_eq!(status, 200, "trace {trace_id}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let spans = json["trace"]["resourceSpans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rs| rs["scopeSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|ss| ss["spans"].as_array().cloned().unwrap_or_default())
+        .collect();
+    (spans, json["status"].as_str().map(str::to_owned))
+}

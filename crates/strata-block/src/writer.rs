@@ -25,7 +25,8 @@ use crate::tags::TagSummaryBuilder;
 pub struct BlockConfig {
     /// A row group is closed before it would exceed this many spans. Default 16384.
     pub row_group_max_spans: usize,
-    /// ... or this many bytes of span data in memory. Default 64 MiB.
+    /// ... or this many bytes of span data as rows hold it (each span with its own copy of its
+    /// resource and scope, see `Span::stored_size`). Default 64 MiB.
     pub row_group_max_bytes: ByteSize,
     /// A data page is closed after this many rows, so a lookup decodes and fetches pages of about
     /// this size rather than whole column chunks. Default 20000.
@@ -243,7 +244,7 @@ impl BlockWriter {
             )));
         }
         let layout = trace_layout(spans);
-        let bytes: usize = layout.order.iter().map(|&i| spans[i].heap_size()).sum();
+        let bytes: usize = layout.order.iter().map(|&i| spans[i].stored_size()).sum();
         let count = layout.order.len();
         if self.columns.rows() > 0
             && (self.columns.rows() + count > self.config.row_group_max_spans

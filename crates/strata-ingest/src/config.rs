@@ -165,18 +165,35 @@ impl Default for WalConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantLimits {
-    /// Sustained ingest rate in OTLP bytes per second. Default 15 MB/s.
+    /// Sustained ingest rate per second, in stored bytes: each span's OTLP size plus that of its
+    /// resource and scope, which every span's row repeats. Default 15 MB/s.
     pub ingestion_rate_bytes: ByteSize,
-    /// Burst above the rate. Default 20 MB.
+    /// Burst above the rate; a request that would store more than this is refused outright
+    /// (it could never fit). Default 20 MB.
     pub ingestion_burst_bytes: ByteSize,
-    /// Largest trace, in OTLP bytes, held live; spans beyond it are refused. Default 5 MB.
+    /// Largest trace held live, in stored bytes; spans beyond it are refused. Default 5 MB.
     pub max_bytes_per_trace: ByteSize,
     /// Traces assembled in memory at once; spans of further new traces are refused.
     /// Default 100000.
     pub max_live_traces: usize,
-    /// Longest attribute value (string or bytes) stored; longer values are truncated and
-    /// counted. Default 16 KiB.
+    /// Longest attribute value (string or bytes) and status message stored; longer values are
+    /// truncated and counted. Default 16 KiB.
     pub max_attribute_bytes: ByteSize,
+    /// Longest attribute key; attributes with longer keys are dropped and counted. Default 1 KiB.
+    pub max_attribute_key_bytes: ByteSize,
+    /// Longest span name, event name, scope name and version, schema URL and trace state;
+    /// longer ones are truncated and counted. Default 1 KiB.
+    pub max_name_bytes: ByteSize,
+    /// Most attributes of one span, resource, scope, event or link; the rest are dropped and
+    /// counted. Default 128.
+    pub max_attributes: usize,
+    /// Most events of one span; the rest are dropped and counted. Default 128.
+    pub max_events_per_span: usize,
+    /// Most links of one span; the rest are dropped and counted. Default 128.
+    pub max_links_per_span: usize,
+    /// Deepest nesting of arrays and key/value lists in an attribute value; attributes nested
+    /// deeper are dropped and counted. Default 8.
+    pub max_attribute_depth: usize,
 }
 
 impl Default for TenantLimits {
@@ -187,9 +204,18 @@ impl Default for TenantLimits {
             max_bytes_per_trace: ByteSize::mb(5),
             max_live_traces: 100_000,
             max_attribute_bytes: ByteSize::kib(16),
+            max_attribute_key_bytes: ByteSize::kib(1),
+            max_name_bytes: ByteSize::kib(1),
+            max_attributes: 128,
+            max_events_per_span: 128,
+            max_links_per_span: 128,
+            max_attribute_depth: 8,
         }
     }
 }
+
+/// The deepest `max_attribute_depth` allowed: what the block's readers can parse back.
+pub const MAX_ATTRIBUTE_DEPTH: usize = 30;
 
 /// The `limits:` section.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -211,6 +237,12 @@ pub struct TenantLimitsOverride {
     pub max_bytes_per_trace: Option<ByteSize>,
     pub max_live_traces: Option<usize>,
     pub max_attribute_bytes: Option<ByteSize>,
+    pub max_attribute_key_bytes: Option<ByteSize>,
+    pub max_name_bytes: Option<ByteSize>,
+    pub max_attributes: Option<usize>,
+    pub max_events_per_span: Option<usize>,
+    pub max_links_per_span: Option<usize>,
+    pub max_attribute_depth: Option<usize>,
 }
 
 impl LimitsConfig {
@@ -225,6 +257,14 @@ impl LimitsConfig {
                 max_bytes_per_trace: o.max_bytes_per_trace.unwrap_or(d.max_bytes_per_trace),
                 max_live_traces: o.max_live_traces.unwrap_or(d.max_live_traces),
                 max_attribute_bytes: o.max_attribute_bytes.unwrap_or(d.max_attribute_bytes),
+                max_attribute_key_bytes: o
+                    .max_attribute_key_bytes
+                    .unwrap_or(d.max_attribute_key_bytes),
+                max_name_bytes: o.max_name_bytes.unwrap_or(d.max_name_bytes),
+                max_attributes: o.max_attributes.unwrap_or(d.max_attributes),
+                max_events_per_span: o.max_events_per_span.unwrap_or(d.max_events_per_span),
+                max_links_per_span: o.max_links_per_span.unwrap_or(d.max_links_per_span),
+                max_attribute_depth: o.max_attribute_depth.unwrap_or(d.max_attribute_depth),
             },
         }
     }
@@ -316,6 +356,22 @@ pub fn validate(
             l.max_attribute_bytes.0 >= 16,
             &format!("{prefix}.max_attribute_bytes (at least 16)"),
         )?;
+        nonzero(
+            l.max_attribute_key_bytes.0 >= 16,
+            &format!("{prefix}.max_attribute_key_bytes (at least 16)"),
+        )?;
+        nonzero(
+            l.max_name_bytes.0 >= 16,
+            &format!("{prefix}.max_name_bytes (at least 16)"),
+        )?;
+        // Nested values are stored as OTLP/JSON, which costs up to 4 JSON levels per level of
+        // nesting (`{"kvlistValue":{"values":[{"value":...`); readers refuse JSON nested beyond
+        // 128 levels.
+        if l.max_attribute_depth > MAX_ATTRIBUTE_DEPTH {
+            return Err(format!(
+                "{prefix}.max_attribute_depth must be at most {MAX_ATTRIBUTE_DEPTH}"
+            ));
+        }
     }
     Ok(())
 }

@@ -20,6 +20,10 @@ pub enum Error {
     /// A per-tenant limit refused the whole request.
     #[error("{0}")]
     Limited(String),
+    /// The request would store more than a per-tenant limit allows at once; resending it can
+    /// never succeed.
+    #[error("{0}")]
+    TooMuchToStore(String),
     /// The ingester holds as much unflushed data as it may; retry later.
     #[error(
         "ingester is at its memory limit (max_unflushed_bytes; {0} bytes wait to be flushed); retry later"
@@ -49,7 +53,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Tenant(e) => e.kind(),
-            Self::Malformed(_) => ErrorKind::BadInput,
+            Self::Malformed(_) | Self::TooMuchToStore(_) => ErrorKind::BadInput,
             Self::TooLarge(_) => ErrorKind::TooLarge,
             Self::Unsupported(_) => ErrorKind::Unsupported,
             Self::Limited(_) | Self::Backpressure(_) => ErrorKind::Overloaded,

@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 use crate::config::{IngesterConfig, LimitsConfig};
 use crate::error::{Error, Result};
 use crate::flush::{FlushingBlock, RecentBlock, flush_loop};
-use crate::live::{Refusal, TenantState};
+use crate::live::{Refusal, TenantState, span_costs};
 use crate::metrics::IngestMetrics;
-use crate::sanitize::{SanitizeReport, sanitize};
+use crate::sanitize::{SanitizeLimits, SanitizeReport, sanitize};
 use crate::wal::{SegmentRefs, Wal, WalAppender, WalMetrics};
 
 /// What happened to an accepted request.
@@ -152,7 +152,7 @@ impl Ingester {
         }
         let limits = shared.limits.for_tenant(tenant.as_str());
         let received_spans = count_spans(&request);
-        let mut report = sanitize(&mut request, limits.max_attribute_bytes.as_u64() as usize);
+        let mut report = sanitize(&mut request, &SanitizeLimits::of(&limits));
         let request_bytes = raw
             .as_ref()
             .map_or_else(|| request.encoded_len(), Bytes::len) as u64;
@@ -164,7 +164,7 @@ impl Ingester {
             let state = tenants
                 .entry(tenant.clone())
                 .or_insert_with(|| TenantState::new(limits.clone(), now));
-            state.admit(&mut request, request_bytes, &mut report, now)
+            state.admit(&mut request, &mut report, now)
         };
         shared.metrics.refused("invalid", invalid);
         let sizes = match sizes {
@@ -172,7 +172,19 @@ impl Ingester {
             Err(Refusal::Rate { bytes, rate }) => {
                 shared.metrics.refused("rate_limited", received_spans);
                 return Err(Error::Limited(format!(
-                    "tenant {tenant} is over its ingestion rate ({rate} bytes/s); request of {bytes} bytes refused, retry later"
+                    "tenant {tenant} is over its ingestion rate ({rate} bytes/s); request of {bytes} stored bytes refused, retry later"
+                )));
+            }
+            Err(Refusal::OverBurst {
+                bytes,
+                burst,
+                spans,
+            }) => {
+                shared.metrics.refused("too_large", received_spans);
+                return Err(Error::TooMuchToStore(format!(
+                    "request would store {bytes} bytes, more than tenant {tenant}'s ingestion_burst_bytes ({burst}): \
+                     each of its {spans} spans is stored with its own copy of its resource and scope attributes; \
+                     send fewer spans per request or smaller resources"
                 )));
             }
             Err(Refusal::AllLimited(message)) => {
@@ -183,7 +195,7 @@ impl Ingester {
         shared
             .metrics
             .refused("limits", report.rejected_spans - invalid);
-        shared.metrics.truncated(report.truncated_values);
+        shared.metrics.sanitized(&report);
         let outcome = outcome(&report, sizes.len());
         if sizes.is_empty() {
             return Ok(outcome);
@@ -365,19 +377,21 @@ impl Ingester {
 }
 
 impl Shared {
-    /// Moves an uploaded block from `flushing` to `recent` (in that order of visibility, so a
-    /// query always finds it in one of them).
-    pub(crate) fn block_uploaded(&self, block: &Arc<FlushingBlock>, meta: BlockMeta) {
+    /// Remembers a block just uploaded among the recent ones (before the cut block it came from
+    /// leaves `flushing`, so a query always finds its spans in one of them).
+    pub(crate) fn block_uploaded(&self, meta: BlockMeta) {
         let now = Instant::now();
-        {
-            let mut recent = self.recent.lock();
-            recent.push_back(RecentBlock { at: now, meta });
-            while recent.front().is_some_and(|b| {
-                now.saturating_duration_since(b.at) > self.config.recent_block_retention
-            }) {
-                recent.pop_front();
-            }
+        let mut recent = self.recent.lock();
+        recent.push_back(RecentBlock { at: now, meta });
+        while recent.front().is_some_and(|b| {
+            now.saturating_duration_since(b.at) > self.config.recent_block_retention
+        }) {
+            recent.pop_front();
         }
+    }
+
+    /// Every part of a cut block is uploaded: it leaves `flushing`.
+    pub(crate) fn flushed(&self, block: &Arc<FlushingBlock>) {
         self.flushing.lock().retain(|b| !Arc::ptr_eq(b, block));
     }
 
@@ -387,14 +401,7 @@ impl Shared {
         request: ExportTraceServiceRequest,
         segment: u64,
     ) -> usize {
-        let sizes: Vec<u64> = request
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans)
-            .filter(|s| strata_model::otlp::check_span_ids(s).is_ok())
-            .map(|s| s.encoded_len() as u64)
-            .collect();
+        let sizes = span_costs(&request);
         let (spans, _) = spans_from_request(request);
         let count = spans.len();
         let now = Instant::now();
@@ -424,12 +431,7 @@ fn outcome(report: &SanitizeReport, accepted: usize) -> PushOutcome {
     if report.rejected_spans > messages.len() {
         messages.push(format!("{} spans refused in all", report.rejected_spans));
     }
-    if report.truncated_values > 0 {
-        messages.push(format!(
-            "{} attribute values were longer than max_attribute_bytes and were truncated",
-            report.truncated_values
-        ));
-    }
+    messages.extend(report.changes());
     PushOutcome {
         accepted_spans: accepted,
         rejected_spans: report.rejected_spans,
@@ -454,7 +456,7 @@ fn cut_blocks(
         let mut tenants = shared.tenants.lock();
         for (tenant, state) in tenants.iter_mut() {
             state.complete_traces(now, config.trace_idle_period, config.max_trace_live, force);
-            if let Some(head) = state.cut_head(
+            for head in state.cut_head(
                 now,
                 config.max_block_bytes.as_u64(),
                 config.max_block_duration,
@@ -462,7 +464,6 @@ fn cut_blocks(
             ) {
                 cut.push(Arc::new(FlushingBlock {
                     tenant: tenant.clone(),
-                    bytes: head.bytes,
                     traces: head.traces,
                 }));
             }

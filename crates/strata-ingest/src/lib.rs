@@ -19,4 +19,4 @@ pub mod wal;
 pub use error::{Error, Result};
 pub use ingester::{Ingester, PushOutcome};
 pub use metrics::IngestMetrics;
-pub use sanitize::{SanitizeReport, sanitize};
+pub use sanitize::{SanitizeLimits, SanitizeReport, sanitize};

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use strata_model::{Span, TraceId};
 
@@ -29,6 +30,35 @@ impl LiveTrace {
     pub(crate) fn trace_id(&self) -> TraceId {
         self.spans.first().map(|s| s.trace_id).unwrap_or_default()
     }
+}
+
+/// The stored size of every span of a request, in request order: what its row in a block will
+/// hold, which is the span's OTLP size plus that of its resource and its scope (each row carries
+/// its own copy of both). Spans with invalid IDs are skipped, as the conversion to model spans
+/// skips them.
+pub(crate) fn span_costs(request: &ExportTraceServiceRequest) -> Vec<u64> {
+    let mut costs = Vec::new();
+    for rs in &request.resource_spans {
+        let resource = resource_cost(rs);
+        for ss in &rs.scope_spans {
+            let shared = resource + scope_cost(ss);
+            costs.extend(
+                ss.spans
+                    .iter()
+                    .filter(|s| strata_model::otlp::check_span_ids(s).is_ok())
+                    .map(|s| s.encoded_len() as u64 + shared),
+            );
+        }
+    }
+    costs
+}
+
+fn resource_cost(rs: &ResourceSpans) -> u64 {
+    (rs.resource.as_ref().map_or(0, Message::encoded_len) + rs.schema_url.len()) as u64
+}
+
+fn scope_cost(ss: &ScopeSpans) -> u64 {
+    (ss.scope.as_ref().map_or(0, Message::encoded_len) + ss.schema_url.len()) as u64
 }
 
 /// Traces that are complete and wait to be cut into a block.
@@ -57,6 +87,12 @@ const FORGET_IDLE_TENANT: Duration = Duration::from_secs(300);
 pub(crate) enum Refusal {
     /// Over the ingest rate.
     Rate { bytes: u64, rate: u64 },
+    /// The request would store more than the tenant's burst: it can never fit.
+    OverBurst {
+        bytes: u64,
+        burst: u64,
+        spans: usize,
+    },
     /// Every span hit a per-trace or live-trace limit.
     AllLimited(String),
 }
@@ -83,23 +119,17 @@ impl TenantState {
             && now.saturating_duration_since(self.last_push) >= FORGET_IDLE_TENANT
     }
 
-    /// Applies the tenant's limits to a sanitized request: the rate to the whole request, the
-    /// trace-size and live-trace limits span by span (refused spans are removed and reported).
-    /// Returns the OTLP size of each remaining span, in request order.
+    /// Applies the tenant's limits to a sanitized request: the trace-size and live-trace limits
+    /// span by span (refused spans are removed and reported), then the rate to what remains.
+    /// Every limit counts [stored bytes](span_cost). Returns the stored size of each remaining
+    /// span, in request order.
     pub(crate) fn admit(
         &mut self,
         request: &mut ExportTraceServiceRequest,
-        request_bytes: u64,
         report: &mut SanitizeReport,
         now: Instant,
     ) -> Result<Vec<u64>, Refusal> {
         self.last_push = now;
-        if !self.bucket.try_take(request_bytes, now) {
-            return Err(Refusal::Rate {
-                bytes: request_bytes,
-                rate: self.limits.ingestion_rate_bytes.as_u64(),
-            });
-        }
         let max_trace = self.limits.max_bytes_per_trace.as_u64();
         let max_live = self.limits.max_live_traces;
         let mut added: HashMap<TraceId, u64> = HashMap::new();
@@ -107,7 +137,9 @@ impl TenantState {
         let mut sizes = Vec::new();
         let mut limited = 0usize;
         for rs in &mut request.resource_spans {
+            let resource = resource_cost(rs);
             for ss in &mut rs.scope_spans {
+                let shared = resource + scope_cost(ss);
                 ss.spans.retain(|span| {
                     // Sanitizing already removed spans with bad IDs; this only guards the slice.
                     let Ok(id) = TraceId::from_slice(&span.trace_id) else {
@@ -115,7 +147,7 @@ impl TenantState {
                         report.reject(|| "invalid trace ID".to_owned());
                         return false;
                     };
-                    let size = span.encoded_len() as u64;
+                    let size = span.encoded_len() as u64 + shared;
                     let live = self.live.get(&id).map(|t| t.bytes);
                     let pending = added.get(&id).copied();
                     let is_new = live.is_none() && pending.is_none();
@@ -145,6 +177,21 @@ impl TenantState {
         }
         if sizes.is_empty() && limited > 0 {
             return Err(Refusal::AllLimited(report.messages.join("; ")));
+        }
+        let total: u64 = sizes.iter().sum();
+        let burst = self.limits.ingestion_burst_bytes.as_u64();
+        if total > burst {
+            return Err(Refusal::OverBurst {
+                bytes: total,
+                burst,
+                spans: sizes.len(),
+            });
+        }
+        if !self.bucket.try_take(total, now) {
+            return Err(Refusal::Rate {
+                bytes: total,
+                rate: self.limits.ingestion_rate_bytes.as_u64(),
+            });
         }
         Ok(sizes)
     }
@@ -207,20 +254,49 @@ impl TenantState {
         }
     }
 
-    /// Takes the head block if it is due: over `max_bytes`, older than `max_age`, or `force`d.
+    /// Takes the head block if it is due (over `max_bytes`, older than `max_age`, or `force`d),
+    /// cut into blocks of at most `max_bytes` each (a single larger trace makes a block of its
+    /// own), in trace-ID order, so a head that grew past the limit (a WAL replay, a burst) never
+    /// makes one oversized block.
     pub(crate) fn cut_head(
         &mut self,
         now: Instant,
         max_bytes: u64,
         max_age: Duration,
         force: bool,
-    ) -> Option<HeadBlock> {
+    ) -> Vec<HeadBlock> {
         let due = self.head.bytes >= max_bytes
             || self
                 .head
                 .opened
                 .is_some_and(|o| now.saturating_duration_since(o) >= max_age)
             || force;
-        (due && !self.head.traces.is_empty()).then(|| std::mem::take(&mut self.head))
+        if !due || self.head.traces.is_empty() {
+            return Vec::new();
+        }
+        let HeadBlock {
+            mut traces, opened, ..
+        } = std::mem::take(&mut self.head);
+        traces.sort_by_key(LiveTrace::trace_id);
+        let mut blocks = Vec::new();
+        let mut current = HeadBlock {
+            opened,
+            ..HeadBlock::default()
+        };
+        for trace in traces {
+            if !current.traces.is_empty() && current.bytes + trace.bytes > max_bytes {
+                blocks.push(std::mem::replace(
+                    &mut current,
+                    HeadBlock {
+                        opened,
+                        ..HeadBlock::default()
+                    },
+                ));
+            }
+            current.bytes += trace.bytes;
+            current.traces.push(trace);
+        }
+        blocks.push(current);
+        blocks
     }
 }

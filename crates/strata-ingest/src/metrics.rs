@@ -19,6 +19,11 @@ pub struct IngestMetrics {
     spans_accepted: Counter,
     spans_refused: Family<ReasonLabel, Counter>,
     values_truncated: Counter,
+    names_truncated: Counter,
+    attributes_dropped: Counter,
+    events_dropped: Counter,
+    links_dropped: Counter,
+    pub(crate) unencodable_spans: Counter,
     pub(crate) live_traces: Gauge,
     pub(crate) unflushed_bytes: Gauge,
     pub(crate) blocks_flushed: Counter,
@@ -57,13 +62,38 @@ impl IngestMetrics {
             self.values_truncated.clone(),
         );
         r.register(
+            "strata_ingest_names_truncated",
+            "Span, event and scope names, versions, schema URLs and trace states truncated",
+            self.names_truncated.clone(),
+        );
+        r.register(
+            "strata_ingest_attributes_dropped",
+            "Attributes dropped (over max_attributes, key too long, nested too deep)",
+            self.attributes_dropped.clone(),
+        );
+        r.register(
+            "strata_ingest_events_dropped",
+            "Span events dropped over max_events_per_span",
+            self.events_dropped.clone(),
+        );
+        r.register(
+            "strata_ingest_links_dropped",
+            "Span links dropped over max_links_per_span",
+            self.links_dropped.clone(),
+        );
+        r.register(
+            "strata_ingest_unencodable_spans",
+            "Spans of blocks that could not be encoded even alone; they stay in memory and the WAL and are retried",
+            self.unencodable_spans.clone(),
+        );
+        r.register(
             "strata_ingest_live_traces",
             "Traces being assembled",
             self.live_traces.clone(),
         );
         r.register(
             "strata_ingest_unflushed_bytes",
-            "OTLP bytes not yet in a block",
+            "Stored bytes (spans with their resource and scope) not yet in a block",
             self.unflushed_bytes.clone(),
         );
         r.register(
@@ -105,8 +135,13 @@ impl IngestMetrics {
         }
     }
 
-    pub(crate) fn truncated(&self, values: usize) {
-        self.values_truncated.inc_by(values as u64);
+    pub(crate) fn sanitized(&self, report: &crate::sanitize::SanitizeReport) {
+        self.values_truncated.inc_by(report.truncated_values as u64);
+        self.names_truncated.inc_by(report.truncated_names as u64);
+        self.attributes_dropped
+            .inc_by(report.dropped_attributes as u64);
+        self.events_dropped.inc_by(report.dropped_events as u64);
+        self.links_dropped.inc_by(report.dropped_links as u64);
     }
 
     /// Spans accepted so far (for tests and benchmarks).

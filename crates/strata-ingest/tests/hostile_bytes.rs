@@ -32,7 +32,13 @@ proptest! {
         let Ok(mut request) = ExportTraceServiceRequest::decode(bytes.as_slice()) else {
             return Ok(());
         };
-        strata_ingest::sanitize(&mut request, 64);
+        strata_ingest::sanitize(
+            &mut request,
+            &strata_ingest::SanitizeLimits {
+                max_attribute_bytes: 64,
+                ..Default::default()
+            },
+        );
         let (spans, rejected) = strata_model::otlp::spans_from_request(request);
         prop_assert!(rejected.is_empty(), "sanitized spans convert");
         if spans.is_empty() {

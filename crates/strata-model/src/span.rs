@@ -17,6 +17,15 @@ pub struct Resource {
     pub schema_url: String,
 }
 
+impl Resource {
+    /// Approximate heap bytes the resource holds.
+    pub fn heap_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + KeyValue::heap_size_of(&self.attributes)
+            + self.schema_url.len()
+    }
+}
+
 /// The instrumentation scope that produced spans (OTLP `InstrumentationScope` plus the
 /// `schema_url` of its `ScopeSpans`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -31,6 +40,17 @@ pub struct Scope {
     pub dropped_attributes_count: u32,
     /// Schema URL of the scope data.
     pub schema_url: String,
+}
+
+impl Scope {
+    /// Approximate heap bytes the scope holds.
+    pub fn heap_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.name.len()
+            + self.version.len()
+            + KeyValue::heap_size_of(&self.attributes)
+            + self.schema_url.len()
+    }
 }
 
 /// OTLP span kind, kept as its wire number so unknown future values survive a round trip.
@@ -169,6 +189,14 @@ impl Span {
     /// Whether the span's status is error.
     pub fn is_error(&self) -> bool {
         self.status_code == StatusCode::ERROR
+    }
+
+    /// Approximate bytes the span takes as a row of a block (and of a record batch built for a
+    /// search): its own data plus a copy of its resource and scope, which every row carries.
+    /// What bounds row groups and blocks, so that one resource shared by many spans in memory
+    /// cannot make a row group huge.
+    pub fn stored_size(&self) -> usize {
+        self.heap_size() + self.resource.heap_size() + self.scope.heap_size()
     }
 
     /// Approximate heap bytes the span holds, not counting its shared resource and scope. Used to
