@@ -8,6 +8,7 @@ mod support;
 mod amplification;
 mod architecture;
 mod bad_input;
+mod client_clocks;
 mod compaction;
 mod config_files;
 mod deploy_files;

@@ -121,7 +121,19 @@ impl Rollup {
 
     /// Counts one span in the bucket of width `bucket_seconds` holding its start time.
     pub fn add_span(&mut self, span: &Span, bucket_seconds: u32) {
+        self.add_span_within(span, bucket_seconds, (i64::MIN, i64::MAX));
+    }
+
+    /// Counts one span in the bucket of width `bucket_seconds` holding its start time clamped to
+    /// `bounds` (unix seconds, inclusive): its block's time range, so that a client's clock
+    /// cannot put a span in a bucket of 1970 or 2262 (where retention would never reach it).
+    pub fn add_span_within(&mut self, span: &Span, bucket_seconds: u32, bounds: (i64, i64)) {
         let start = i64::try_from(span.start_unix_nano / 1_000_000_000).unwrap_or(i64::MAX);
+        let start = if bounds.0 <= bounds.1 {
+            start.clamp(bounds.0, bounds.1)
+        } else {
+            start
+        };
         let key = RollupKey {
             bucket_start: bucket_of(start, bucket_seconds),
             bucket_seconds: bucket_seconds.max(1),

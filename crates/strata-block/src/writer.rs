@@ -106,6 +106,12 @@ pub struct BlockIdentity {
     pub compacted_from: Vec<Uuid>,
     /// Whether every span in the block is already counted in the tenant's rollups.
     pub rolled_up: bool,
+    /// Bounds (unix nanoseconds, inclusive) the meta's time range is clamped to, whatever times
+    /// the spans claim: for an ingester, when the spans were received, give or take a slack;
+    /// for the compactor, its inputs' ranges. The spans keep their own times. A client clock
+    /// (a span ending in 2262, or starting in 1970) must not decide how long a block is kept
+    /// or which queries read it. `None`: the spans' own range.
+    pub time_bounds: Option<(u64, u64)>,
 }
 
 impl BlockIdentity {
@@ -118,6 +124,7 @@ impl BlockIdentity {
             retention_tier: 0,
             compacted_from: Vec::new(),
             rolled_up: false,
+            time_bounds: None,
         }
     }
 }
@@ -329,14 +336,20 @@ impl BlockWriter {
             self.config.bloom_false_positive_rate,
             usize::try_from(self.config.bloom_shard_max_bytes.as_u64()).unwrap_or(usize::MAX),
         )?;
+        let (start, end) = match self.identity.time_bounds {
+            Some((lo, hi)) if lo <= hi => {
+                (self.start_min.clamp(lo, hi), self.end_max.clamp(lo, hi))
+            }
+            _ => (self.start_min, self.end_max),
+        };
         let meta = BlockMeta {
             format: FORMAT.to_owned(),
             format_version: FORMAT_VERSION,
             block_id: self.identity.block_id,
             tenant: self.identity.tenant.to_string(),
             created_at: Utc::now(),
-            start_time: time_from_nanos(self.start_min),
-            end_time: time_from_nanos(self.end_max),
+            start_time: time_from_nanos(start),
+            end_time: time_from_nanos(end.max(start)),
             min_trace_id: self.ids.first().map(TraceId::to_hex).unwrap_or_default(),
             max_trace_id: self.ids.last().map(TraceId::to_hex).unwrap_or_default(),
             trace_count: self.ids.len() as u64,

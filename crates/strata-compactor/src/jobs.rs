@@ -36,6 +36,19 @@ pub struct JobOutcome {
     pub output: Option<Arc<BlockMeta>>,
 }
 
+/// A block's time range in unix seconds: where its spans are counted in rollups.
+fn seconds_range(block: &BlockMeta) -> (i64, i64) {
+    (block.start_time.timestamp(), block.end_time.timestamp())
+}
+
+/// The union of the blocks' time ranges, in unix nanoseconds.
+fn time_bounds(blocks: &[Arc<BlockMeta>]) -> Option<(u64, u64)> {
+    let nanos = |t: &DateTime<Utc>| u64::try_from(t.timestamp_nanos_opt()?).ok();
+    let lo = blocks.iter().filter_map(|b| nanos(&b.start_time)).min()?;
+    let hi = blocks.iter().filter_map(|b| nanos(&b.end_time)).max()?;
+    Some((lo, hi))
+}
+
 /// What every part of a tenant's cycle needs; cheap to clone, so jobs can run as tasks.
 #[derive(Clone)]
 pub(crate) struct JobContext {
@@ -69,6 +82,8 @@ impl JobContext {
             retention_tier: job.tier,
             compacted_from: job.inputs.iter().map(|b| b.block_id).collect(),
             rolled_up: true,
+            // The inputs' ranges were clamped when they were written; so is the output's.
+            time_bounds: time_bounds(&job.inputs),
         };
         let mut writer =
             BlockWriter::new(identity, self.block_config.clone()).for_tenant(tenant)?;
@@ -83,7 +98,10 @@ impl JobContext {
                 .next_with(|input, copy| {
                     spans_in += copy.spans.len() as u64;
                     if let Some(f) = fold_of[input] {
-                        copy.spans.iter().for_each(|s| folds[f].add_span(s, bucket));
+                        let within = seconds_range(&job.inputs[input]);
+                        copy.spans
+                            .iter()
+                            .for_each(|s| folds[f].add_span_within(s, bucket, within));
                     }
                 })
                 .await
@@ -143,11 +161,12 @@ impl JobContext {
             .await
             .for_tenant(&self.tenant)?;
         let mut rollup = Rollup::new();
+        let within = seconds_range(meta);
         while let Some(trace) = reader.next().await.for_tenant(&self.tenant)? {
             trace
                 .spans
                 .iter()
-                .for_each(|s| rollup.add_span(s, self.bucket_seconds));
+                .for_each(|s| rollup.add_span_within(s, self.bucket_seconds, within));
         }
         self.write_fold(meta.block_id, &rollup).await?;
         Ok(rollup.span_count())

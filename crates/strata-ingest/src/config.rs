@@ -116,6 +116,36 @@ pub struct IngesterConfig {
     /// still in the WAL and is replayed at the next start). Default 1m.
     #[serde(with = "humantime_serde")]
     pub shutdown_flush_timeout: Duration,
+    /// How far a block's time range may reach before and after the times its spans were
+    /// received.
+    pub ingestion_time_slack: IngestionTimeSlack,
+}
+
+/// `ingester.ingestion_time_slack`: a block's time range (what retention ages, what compaction
+/// windows and time-range queries go by) is its spans' range clamped to
+/// `[first received - past, last received + future]`. Spans keep the times their clients gave
+/// them; only the block's range is clamped, so a client clock can neither keep a block forever
+/// (a span ending in 2262) nor push its age back (a span starting in 1970).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestionTimeSlack {
+    /// How long before it was received a span may start and still widen its block's range.
+    /// Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub past: Duration,
+    /// How long after it was received a span may end and still widen its block's range.
+    /// Default 5m.
+    #[serde(with = "humantime_serde")]
+    pub future: Duration,
+}
+
+impl Default for IngestionTimeSlack {
+    fn default() -> Self {
+        Self {
+            past: Duration::from_secs(3600),
+            future: Duration::from_secs(300),
+        }
+    }
 }
 
 /// `ingester.wal`.
@@ -146,6 +176,7 @@ impl Default for IngesterConfig {
             flush_retry_max_backoff: Duration::from_secs(60),
             recent_block_retention: Duration::from_secs(15 * 60),
             shutdown_flush_timeout: Duration::from_secs(60),
+            ingestion_time_slack: IngestionTimeSlack::default(),
         }
     }
 }

@@ -219,7 +219,27 @@ async fn encode_off_thread(
     groups: &Arc<Vec<Vec<usize>>>,
     piece: &Piece,
 ) -> Result<EncodedBlock, String> {
-    let identity = BlockIdentity::fresh(block.tenant.clone());
+    let slack = &shared.config.ingestion_time_slack;
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let traces = piece
+        .groups()
+        .filter_map(|g| groups.get(g))
+        .flatten()
+        .filter_map(|&i| block.traces.get(i));
+    let received = traces.fold(None, |acc: Option<(u64, u64)>, t| {
+        Some(acc.map_or(t.received, |(lo, hi)| {
+            (lo.min(t.received.0), hi.max(t.received.1))
+        }))
+    });
+    let identity = BlockIdentity {
+        time_bounds: received.map(|(first, last)| {
+            (
+                first.saturating_sub(nanos(slack.past)),
+                last.saturating_add(nanos(slack.future)),
+            )
+        }),
+        ..BlockIdentity::fresh(block.tenant.clone())
+    };
     let config = shared.block_config.clone();
     let (source, groups, part) = (Arc::clone(block), Arc::clone(groups), piece.clone());
     match tokio::task::spawn_blocking(move || {

@@ -106,7 +106,12 @@ impl Ingester {
                         continue;
                     }
                 };
-                replayed += shared.insert_replayed(&record.tenant, request, segment.id);
+                replayed += shared.insert_replayed(
+                    &record.tenant,
+                    request,
+                    segment.id,
+                    record.received_unix_nano,
+                );
             }
         }
         wal.finish_replay(&segments);
@@ -206,7 +211,8 @@ impl Ingester {
         };
         let bytes: u64 = sizes.iter().sum();
         let appender = self.appender.read().clone().ok_or(Error::ShuttingDown)?;
-        let pin = appender.append(&tenant, unix_nanos(), &payload).await?;
+        let received = unix_nanos();
+        let pin = appender.append(&tenant, received, &payload).await?;
         let (spans, rejected) = spans_from_request(request);
         debug_assert!(rejected.is_empty(), "sanitized spans must convert");
         {
@@ -215,7 +221,14 @@ impl Ingester {
             let state = tenants
                 .entry(tenant.clone())
                 .or_insert_with(|| TenantState::new(limits, now));
-            state.insert(spans, &sizes, pin.segment(), &shared.wal_refs, now);
+            state.insert(
+                spans,
+                &sizes,
+                pin.segment(),
+                received,
+                &shared.wal_refs,
+                now,
+            );
         }
         shared.unflushed_bytes.fetch_add(bytes, Ordering::AcqRel);
         shared.metrics.accepted(outcome.accepted_spans);
@@ -400,6 +413,7 @@ impl Shared {
         tenant: &TenantId,
         request: ExportTraceServiceRequest,
         segment: u64,
+        received_unix_nano: u64,
     ) -> usize {
         let sizes = span_costs(&request);
         let (spans, _) = spans_from_request(request);
@@ -410,7 +424,14 @@ impl Shared {
         let state = tenants
             .entry(tenant.clone())
             .or_insert_with(|| TenantState::new(limits, now));
-        state.insert(spans, &sizes, segment, &self.wal_refs, now);
+        state.insert(
+            spans,
+            &sizes,
+            segment,
+            received_unix_nano,
+            &self.wal_refs,
+            now,
+        );
         self.unflushed_bytes
             .fetch_add(sizes.iter().sum(), Ordering::AcqRel);
         count

@@ -17,10 +17,13 @@ use crate::wal::{SegmentId, SegmentRefs};
 #[derive(Debug)]
 pub(crate) struct LiveTrace {
     pub(crate) spans: Vec<Span>,
-    /// OTLP-encoded bytes of the spans.
+    /// Stored bytes of the spans (see [`span_costs`]).
     pub(crate) bytes: u64,
     first_seen: Instant,
     last_seen: Instant,
+    /// When the first and the last of the spans were received, unix nanoseconds (from the WAL
+    /// records, so a replay keeps them).
+    pub(crate) received: (u64, u64),
     /// WAL segments holding these spans; each holds one reference.
     pub(crate) segments: Vec<SegmentId>,
 }
@@ -196,12 +199,14 @@ impl TenantState {
         Ok(sizes)
     }
 
-    /// Adds spans (already durable in segment `segment`) to their live traces.
+    /// Adds spans (already durable in segment `segment`, received at `received_unix_nano`) to
+    /// their live traces.
     pub(crate) fn insert(
         &mut self,
         spans: Vec<Span>,
         sizes: &[u64],
         segment: SegmentId,
+        received_unix_nano: u64,
         refs: &SegmentRefs,
         now: Instant,
     ) {
@@ -218,8 +223,13 @@ impl TenantState {
                 bytes: 0,
                 first_seen: now,
                 last_seen: now,
+                received: (received_unix_nano, received_unix_nano),
                 segments: Vec::new(),
             });
+            trace.received = (
+                trace.received.0.min(received_unix_nano),
+                trace.received.1.max(received_unix_nano),
+            );
             if let Some(n) = adding.remove(&span.trace_id) {
                 trace.spans.reserve_exact(n);
             }
