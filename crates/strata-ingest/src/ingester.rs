@@ -59,8 +59,10 @@ pub(crate) struct Shared {
 /// The write path's core. Cheap to share behind an `Arc`.
 pub struct Ingester {
     shared: Arc<Shared>,
-    wal: Mutex<Option<Wal>>,
+    // Declared (so dropped) before `wal`: closing the WAL waits for its writer thread, which
+    // stops only once every appender is gone.
     appender: parking_lot::RwLock<Option<WalAppender>>,
+    wal: Mutex<Option<Wal>>,
     cut_tx: Mutex<Option<mpsc::UnboundedSender<Arc<FlushingBlock>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
