@@ -158,9 +158,15 @@ impl Strata {
     /// [`Strata::start_role`] left it: same ports, same WAL). Retries for a few seconds while a
     /// port of the previous process is still taken.
     pub fn restart(dir: &Path, role: &str) -> Self {
+        Self::restart_wrapped(dir, role, &[])
+    }
+
+    /// [`Strata::restart`] with the binary run by `wrapper`, a command that `exec`s its
+    /// arguments so the process ID stays Strata's (`setpriv ...`, `prlimit ...`).
+    pub fn restart_wrapped(dir: &Path, role: &str, wrapper: &[&str]) -> Self {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match Self::spawn(dir, role) {
+            match Self::spawn_wrapped(dir, role, wrapper) {
                 Ok(strata) => return strata,
                 Err(log) if log.contains("in use") && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200));
@@ -173,8 +179,21 @@ impl Strata {
     /// Runs `strata <role> --config strata.yaml` in `dir` and waits for its listeners; `Err`
     /// with the log if it exits first.
     fn spawn(dir: &Path, role: &str) -> Result<Self, String> {
+        Self::spawn_wrapped(dir, role, &[])
+    }
+
+    fn spawn_wrapped(dir: &Path, role: &str, wrapper: &[&str]) -> Result<Self, String> {
         let wanted = listeners_of(role);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let binary = env!("CARGO_BIN_EXE_strata");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args([role, "--config", "strata.yaml"])
             .current_dir(dir)
             .env_remove("RUST_LOG")
