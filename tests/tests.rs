@@ -18,3 +18,4 @@ mod otel_sdk;
 mod search_eval;
 mod tenants;
 mod trace_api;
+mod wal_faults;

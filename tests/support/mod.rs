@@ -138,7 +138,7 @@ impl Strata {
         );
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("strata.yaml"), &config).unwrap();
-        let strata = Self::spawn(wrapper, dir, role).unwrap_or_else(|log| panic!("{log}"));
+        let strata = Self::spawn(wrapper, true, dir, role).unwrap_or_else(|log| panic!("{log}"));
         // Pin the ports it got, for a restart.
         let mut pinned = config.replacen(
             "http_listen: 127.0.0.1:0",
@@ -173,9 +173,15 @@ impl Strata {
     /// [`Strata::start_role`] left it: same ports, same WAL). Retries for a few seconds while a
     /// port of the previous process is still taken.
     pub fn restart(dir: &Path, role: &str) -> Self {
+        Self::restart_wrapped(dir, role, &[])
+    }
+
+    /// [`Strata::restart`] with the binary run by `wrapper`, a command that `exec`s its
+    /// arguments so the process ID stays Strata's (`setpriv ...`, `prlimit ...`).
+    pub fn restart_wrapped(dir: &Path, role: &str, wrapper: &[&str]) -> Self {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match Self::spawn(&[], dir, role) {
+            match Self::spawn(wrapper, false, dir, role) {
                 Ok(strata) => return strata,
                 Err(log) if log.contains("in use") && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200));
@@ -186,8 +192,14 @@ impl Strata {
     }
 
     /// Runs `strata <role> --config strata.yaml` in `dir` (under `wrapper`, if not empty) and
-    /// waits for its listeners; `Err` with the log if it exits first.
-    fn spawn(wrapper: &[&str], dir: &Path, role: &str) -> Result<Self, String> {
+    /// waits for its listeners; `Err` with the log if it exits first. With `child_of_wrapper`
+    /// the wrapper (`strace`) runs `strata` as its child; otherwise it `exec`s it (`setpriv`).
+    fn spawn(
+        wrapper: &[&str],
+        child_of_wrapper: bool,
+        dir: &Path,
+        role: &str,
+    ) -> Result<Self, String> {
         let wanted = listeners_of(role);
         let strata = env!("CARGO_BIN_EXE_strata");
         let mut command = match wrapper.split_first() {
@@ -236,7 +248,7 @@ impl Strata {
                 let api = addr("api").unwrap();
                 return Ok(Self {
                     child,
-                    wrapped: !wrapper.is_empty(),
+                    wrapped: child_of_wrapper && !wrapper.is_empty(),
                     dir: dir.to_owned(),
                     role: role.to_owned(),
                     grpc: addr("otlp-grpc").unwrap_or(api),

@@ -322,6 +322,23 @@ pub fn validate(
         receivers.otlp_http.max_body_bytes.0 > 0,
         "receivers.otlp_http.max_body_bytes",
     )?;
+    for (bytes, key) in [
+        (
+            receivers.otlp_grpc.max_message_bytes,
+            "receivers.otlp_grpc.max_message_bytes",
+        ),
+        (
+            receivers.otlp_http.max_body_bytes,
+            "receivers.otlp_http.max_body_bytes",
+        ),
+    ] {
+        if bytes.as_u64() > crate::wal::MAX_PAYLOAD_LEN as u64 {
+            return Err(format!(
+                "{key} must be at most {} bytes, the largest request a WAL record holds",
+                crate::wal::MAX_PAYLOAD_LEN
+            ));
+        }
+    }
     nonzero(
         !ingester.trace_idle_period.is_zero(),
         "ingester.trace_idle_period",
@@ -405,4 +422,32 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_limits_above_what_a_wal_record_holds_are_refused() {
+        let ingester = IngesterConfig::default();
+        let limits = LimitsConfig::default();
+        let mut receivers = ReceiversConfig::default();
+        assert_eq!(validate(&receivers, &ingester, &limits), Ok(()));
+        receivers.otlp_grpc.max_message_bytes = ByteSize::mib(600);
+        let e = validate(&receivers, &ingester, &limits).unwrap_err();
+        assert!(
+            e.starts_with("receivers.otlp_grpc.max_message_bytes"),
+            "{e}"
+        );
+        receivers.otlp_grpc.max_message_bytes = ByteSize::mib(512);
+        let e = validate(&receivers, &ingester, &limits).unwrap_err();
+        assert!(e.contains("max_message_bytes"), "{e}");
+        receivers.otlp_grpc.max_message_bytes = ByteSize::mib(4);
+        receivers.otlp_http.max_body_bytes = ByteSize::gib(1);
+        let e = validate(&receivers, &ingester, &limits).unwrap_err();
+        assert!(e.starts_with("receivers.otlp_http.max_body_bytes"), "{e}");
+        receivers.otlp_http.max_body_bytes = ByteSize::mib(511);
+        assert_eq!(validate(&receivers, &ingester, &limits), Ok(()));
+    }
 }

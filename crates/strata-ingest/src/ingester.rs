@@ -23,7 +23,7 @@ use crate::flush::{FlushingBlock, RecentBlock, flush_loop};
 use crate::live::{Refusal, TenantState, span_costs};
 use crate::metrics::IngestMetrics;
 use crate::sanitize::{SanitizeLimits, SanitizeReport, sanitize};
-use crate::wal::{SegmentRefs, Wal, WalAppender, WalMetrics};
+use crate::wal::{ReplaySegment, SegmentRefs, Wal, WalAppender, WalMetrics};
 
 /// What happened to an accepted request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,8 +59,10 @@ pub(crate) struct Shared {
 /// The write path's core. Cheap to share behind an `Arc`.
 pub struct Ingester {
     shared: Arc<Shared>,
-    wal: Mutex<Option<Wal>>,
+    // Declared (so dropped) before `wal`: closing the WAL waits for its writer thread, which
+    // stops only once every appender is gone.
     appender: parking_lot::RwLock<Option<WalAppender>>,
+    wal: Mutex<Option<Wal>>,
     cut_tx: Mutex<Option<mpsc::UnboundedSender<Arc<FlushingBlock>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -72,7 +74,8 @@ fn unix_nanos() -> u64 {
 }
 
 impl Ingester {
-    /// Opens the WAL, replays it into the live traces and starts the sweeper and flusher.
+    /// Opens the WAL, starts the flusher, replays the WAL into the live traces (cutting and
+    /// flushing blocks as it goes, see [`replay_wal`]) and starts the sweeper.
     pub async fn start(
         config: IngesterConfig,
         limits: LimitsConfig,
@@ -96,38 +99,14 @@ impl Ingester {
             flushing: Mutex::new(Vec::new()),
             recent: Mutex::new(VecDeque::new()),
         });
-        let mut replayed = 0usize;
-        for segment in &segments {
-            for record in wal.replay(segment) {
-                let request = match ExportTraceServiceRequest::decode(record.payload.clone()) {
-                    Ok(request) => request,
-                    Err(e) => {
-                        tracing::error!(segment = segment.id, error = %e, "WAL record holds an undecodable request; skipping it");
-                        continue;
-                    }
-                };
-                replayed += shared.insert_replayed(
-                    &record.tenant,
-                    request,
-                    segment.id,
-                    record.received_unix_nano,
-                );
-            }
-        }
-        wal.finish_replay(&segments);
-        if !segments.is_empty() {
-            tracing::info!(
-                segments = segments.len(),
-                spans = replayed,
-                "replayed the WAL"
-            );
-        }
         let (cut_tx, cut_rx) = mpsc::unbounded_channel();
+        // The flusher runs during replay, so a WAL larger than memory can be replayed.
         let flusher = tokio::spawn(flush_loop(
             Arc::clone(&shared),
             cut_rx,
             shared.config.concurrent_flushes,
         ));
+        replay_wal(&shared, &wal, segments, &cut_tx).await;
         let sweeper = tokio::spawn(sweep_loop(Arc::clone(&shared), cut_tx.clone()));
         Ok(Self {
             shared,
@@ -435,6 +414,70 @@ impl Shared {
         self.unflushed_bytes
             .fetch_add(sizes.iter().sum(), Ordering::AcqRel);
         count
+    }
+}
+
+/// Replays the WAL into the live traces, record by record. Every `max_block_bytes` of replayed
+/// requests (or when `max_unflushed_bytes` is reached) the live traces are cut into blocks, and
+/// while more than half of `max_unflushed_bytes` waits to be flushed, reading waits for the
+/// flusher: replay holds no more in memory than ingest may. Each segment stays on disk until
+/// its last record is read and every span from it is in an uploaded block.
+async fn replay_wal(
+    shared: &Shared,
+    wal: &Wal,
+    segments: Vec<ReplaySegment>,
+    cut_tx: &mpsc::UnboundedSender<Arc<FlushingBlock>>,
+) {
+    let count = segments.len();
+    let max_unflushed = shared.config.max_unflushed_bytes.as_u64();
+    let max_block = shared.config.max_block_bytes.as_u64();
+    let (mut spans, mut since_cut, mut unreadable) = (0usize, 0u64, 0usize);
+    for segment in segments {
+        let mut replay = wal.replay(segment);
+        let id = replay.id();
+        for record in replay.by_ref() {
+            since_cut += record.payload.len() as u64;
+            let received = record.received_unix_nano;
+            match ExportTraceServiceRequest::decode(record.payload) {
+                Ok(request) => {
+                    spans += shared.insert_replayed(&record.tenant, request, id, received)
+                }
+                Err(e) => {
+                    tracing::error!(segment = id, error = %e, "WAL record holds an undecodable request; skipping it");
+                }
+            }
+            let unflushed = shared.unflushed_bytes.load(Ordering::Acquire);
+            if since_cut >= max_block || unflushed >= max_unflushed {
+                since_cut = 0;
+                cut_blocks(shared, cut_tx, true);
+                wait_for_flushes(shared, max_unflushed / 2).await;
+            }
+        }
+        if !replay.finish() {
+            unreadable += 1;
+        }
+    }
+    if count > 0 {
+        tracing::info!(segments = count, unreadable, spans, "replayed the WAL");
+    }
+}
+
+/// Waits until less than `target` bytes wait to be flushed.
+async fn wait_for_flushes(shared: &Shared, target: u64) {
+    let mut next_log = Instant::now() + Duration::from_secs(10);
+    loop {
+        let unflushed = shared.unflushed_bytes.load(Ordering::Acquire);
+        if unflushed < target {
+            return;
+        }
+        if Instant::now() >= next_log {
+            next_log += Duration::from_secs(10);
+            tracing::warn!(
+                unflushed_bytes = unflushed,
+                "WAL replay waits for replayed blocks to be uploaded before reading on"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

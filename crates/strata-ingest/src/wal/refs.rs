@@ -3,9 +3,10 @@
 //! Every reference to a segment is counted: one per live trace that has spans from it, plus one
 //! per appended batch until its spans are in the live traces. A segment is deleted once it is no
 //! longer the active one and its count is zero, which is exactly when every span it holds has
-//! been uploaded in a block.
+//! been uploaded in a block. A segment that could not be read at start is kept: never deleted,
+//! whatever its count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +20,14 @@ pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
     dir.join(format!("{id:020}.wal"))
 }
 
+/// Suffix added to the file name of a segment that could not be read at start.
+pub(crate) const UNREADABLE_SUFFIX: &str = ".unreadable";
+
+/// Where segment `id` is set aside when it cannot be read: `<id>.wal.unreadable`.
+pub(crate) fn unreadable_path(dir: &Path, id: SegmentId) -> PathBuf {
+    dir.join(format!("{id:020}.wal{UNREADABLE_SUFFIX}"))
+}
+
 /// Reference counts of segments.
 #[derive(Debug)]
 pub struct SegmentRefs {
@@ -30,6 +39,8 @@ pub struct SegmentRefs {
 struct Inner {
     counts: HashMap<SegmentId, usize>,
     active: Option<SegmentId>,
+    /// Segments never to delete (set aside at start).
+    kept: HashSet<SegmentId>,
 }
 
 impl SegmentRefs {
@@ -52,47 +63,52 @@ impl SegmentRefs {
             tracing::error!(segment, "released a WAL segment that holds no reference");
             return;
         };
-        *count -= 1;
-        if *count == 0 && inner.active != Some(segment) {
-            inner.counts.remove(&segment);
-            self.delete(segment);
+        let Some(left) = count.checked_sub(1) else {
+            tracing::error!(
+                segment,
+                "released a WAL segment more often than it was acquired"
+            );
+            return;
+        };
+        *count = left;
+        if left == 0 && inner.active != Some(segment) {
+            self.remove(&mut inner, segment);
         }
+    }
+
+    /// Never deletes `segment` (it could not be read, so what it holds is unknown).
+    pub(crate) fn keep(&self, segment: SegmentId) {
+        self.inner.lock().kept.insert(segment);
     }
 
     /// Makes `segment` the one being appended to; the previous active segment is deleted if no
     /// reference holds it.
     pub(crate) fn set_active(&self, segment: SegmentId) {
         let mut inner = self.inner.lock();
-        if let Some(old) = inner.active.replace(segment)
-            && inner.counts.get(&old).copied().unwrap_or(0) == 0
-        {
-            inner.counts.remove(&old);
-            self.delete(old);
+        if let Some(old) = inner.active.replace(segment) {
+            self.remove_if_unreferenced(&mut inner, old);
         }
     }
 
-    /// After the writer has stopped: the active segment is closed too, and deleted if nothing
-    /// references it.
+    /// The writer stopped appending to the active segment (after a write error, or because it
+    /// stopped): it is closed, and deleted now if nothing references it, else once nothing does.
     pub(crate) fn retire_active(&self) {
         let mut inner = self.inner.lock();
-        if let Some(active) = inner.active.take()
-            && inner.counts.get(&active).copied().unwrap_or(0) == 0
-        {
-            inner.counts.remove(&active);
-            self.delete(active);
+        if let Some(active) = inner.active.take() {
+            self.remove_if_unreferenced(&mut inner, active);
         }
     }
 
-    /// Deletes the given closed segments if nothing references them (after replay).
-    pub(crate) fn sweep(&self, segments: &[SegmentId]) {
-        let mut inner = self.inner.lock();
-        for &segment in segments {
-            if inner.active != Some(segment)
-                && inner.counts.get(&segment).copied().unwrap_or(0) == 0
-            {
-                inner.counts.remove(&segment);
-                self.delete(segment);
-            }
+    fn remove_if_unreferenced(&self, inner: &mut Inner, segment: SegmentId) {
+        if inner.counts.get(&segment).copied().unwrap_or(0) == 0 {
+            self.remove(inner, segment);
+        }
+    }
+
+    fn remove(&self, inner: &mut Inner, segment: SegmentId) {
+        inner.counts.remove(&segment);
+        if !inner.kept.contains(&segment) {
+            self.delete(segment);
         }
     }
 
@@ -168,5 +184,38 @@ mod tests {
         refs.acquire(2);
         refs.release(2);
         assert!(segment_path(dir.path(), 2).exists());
+        // Once retired (the writer gave it up), it goes.
+        refs.retire_active();
+        assert!(!segment_path(dir.path(), 2).exists());
+    }
+
+    #[test]
+    fn a_release_without_an_acquire_does_not_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let refs = Arc::new(SegmentRefs::new(dir.path().to_owned()));
+        std::fs::write(segment_path(dir.path(), 1), b"x").unwrap();
+        refs.set_active(1);
+        refs.acquire(1);
+        refs.release(1);
+        refs.release(1); // one too many: logged, the count stays at zero
+        assert_eq!(refs.inner.lock().counts.get(&1), Some(&0));
+        refs.set_active(2);
+        assert!(
+            !segment_path(dir.path(), 1).exists(),
+            "a zero count lets it go"
+        );
+    }
+
+    #[test]
+    fn a_kept_segment_is_never_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let refs = Arc::new(SegmentRefs::new(dir.path().to_owned()));
+        std::fs::write(segment_path(dir.path(), 1), b"x").unwrap();
+        refs.keep(1);
+        let pin = SegmentPin::new(Arc::clone(&refs), 1);
+        drop(pin);
+        refs.set_active(1);
+        refs.set_active(2);
+        assert!(segment_path(dir.path(), 1).exists());
     }
 }
