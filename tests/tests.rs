@@ -15,6 +15,7 @@ mod deploy_files;
 mod distributed;
 mod durability;
 mod otel_sdk;
+mod outage;
 mod search_eval;
 mod tenants;
 mod trace_api;

@@ -409,11 +409,22 @@ impl S3Server {
 
     /// The `storage:` section pointing at this server.
     pub fn storage_yaml(&self) -> String {
+        self.storage_yaml_at(&self.endpoint)
+    }
+
+    /// The `storage:` section for this server's bucket reached at `endpoint` (a [`Proxy`]).
+    pub fn storage_yaml_at(&self, endpoint: &str) -> String {
         format!(
             "storage:\n  backend: s3\n  s3:\n    bucket: {}\n    endpoint: {}\n    region: us-east-1\n    \
              access_key_id: test\n    secret_access_key: test\n    path_style: true\n    allow_http: true\n",
-            self.bucket, self.endpoint
+            self.bucket, endpoint
         )
+    }
+
+    /// A handle on the bucket, for tests to read what Strata stored.
+    pub fn storage(&self) -> strata_storage::Storage {
+        let section: StorageSection = serde_yaml_ng::from_str(&self.storage_yaml()).unwrap();
+        strata_storage::Storage::from_config(&section.storage).unwrap()
     }
 }
 
@@ -422,6 +433,57 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What the live blocks of `tenant` in `storage` hold, read with Strata's own block reader
+/// (blocks marked compacted, or replaced by another block, left out), and every block whose
+/// `meta.json` names an object that is missing.
+pub async fn bucket_spans(
+    storage: &strata_storage::Storage,
+    tenant: &str,
+) -> (Vec<strata_model::Span>, Vec<String>) {
+    use strata_block::{BlockMeta, layout};
+    let tenant = strata_model::TenantId::new(tenant).unwrap();
+    let entries = strata_block::catalog::list_entries(storage, &tenant, layout::BLOCKS_DIR)
+        .await
+        .unwrap();
+    let mut metas = Vec::new();
+    let mut missing = Vec::new();
+    for (id, entry) in &entries {
+        if !entry.has_meta || entry.has_marker {
+            continue;
+        }
+        let bytes = storage.get(&layout::meta_path(&tenant, *id)).await.unwrap();
+        let meta = BlockMeta::parse(&bytes, "meta.json").unwrap();
+        let names: Vec<String> = entry
+            .objects
+            .iter()
+            .filter_map(|(p, _)| p.filename().map(str::to_owned))
+            .collect();
+        let mut wanted = vec!["data.parquet".to_owned(), "tags.json".to_owned()];
+        wanted.extend((0..meta.bloom.shards).map(|i| format!("bloom-{i}")));
+        for name in wanted {
+            if !names.contains(&name) {
+                missing.push(format!("block {id} has a meta.json but no {name}"));
+            }
+        }
+        metas.push(meta);
+    }
+    let replaced: std::collections::HashSet<_> = metas
+        .iter()
+        .flat_map(|m| m.compacted_from.clone())
+        .collect();
+    let mut spans = Vec::new();
+    for meta in metas.iter().filter(|m| !replaced.contains(&m.block_id)) {
+        match storage
+            .get(&layout::data_path(&tenant, meta.block_id))
+            .await
+        {
+            Ok(data) => spans.extend(strata_block::read_spans(data, "test").unwrap()),
+            Err(e) => missing.push(format!("block {}: {e}", meta.block_id)),
+        }
+    }
+    (spans, missing)
 }
 
 /// Every span in the live blocks of `tenant` under a local storage root, read with Strata's own
@@ -498,4 +560,196 @@ pub async fn trace_spans(
         .flat_map(|ss| ss["spans"].as_array().cloned().unwrap_or_default())
         .collect();
     (spans, json["status"].as_str().map(str::to_owned))
+}
+
+/// A TCP proxy on loopback in front of a server (the S3 test server), that can be taken down
+/// and brought back: while it is down every connection, open or new, is closed at once, as a
+/// store that is unreachable looks to its clients.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    /// Forwards connections to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let upstream = upstream.to_owned();
+        let (flag, conns) = (Arc::clone(&down), Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                {
+                    let mut conns = conns.lock().unwrap();
+                    conns.retain(|c| c.peer_addr().is_ok());
+                    conns.push(client.try_clone().unwrap());
+                    conns.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { addr, down, open }
+    }
+
+    /// `http://` URL of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Takes the upstream away: open connections are cut, new ones closed at once.
+    pub fn go_down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for conn in self.open.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Brings the upstream back.
+    pub fn come_back(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A span's identity: trace ID and span ID.
+pub type SpanKey = ([u8; 16], [u8; 8]);
+
+/// What a [`Load`] sent and what the server said.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Spans of every request the server acknowledged in full.
+    pub acked: std::collections::HashSet<SpanKey>,
+    /// Failed attempts by gRPC code name (each retried until acknowledged or stopped).
+    pub refused: std::collections::BTreeMap<String, usize>,
+    /// Requests acknowledged.
+    pub requests: usize,
+}
+
+/// Steady ingest over OTLP/gRPC from a background thread, as an OpenTelemetry exporter sends:
+/// one trace of the workload generator per request, `per_second` requests a second, a failed
+/// request retried every 250 ms (reconnecting as needed) until it is acknowledged.
+pub struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    refused: Arc<Mutex<std::collections::BTreeMap<String, usize>>>,
+    thread: Option<std::thread::JoinHandle<LoadReport>>,
+}
+
+impl Load {
+    pub fn start(grpc_url: String, per_second: u32, seed: u64) -> Self {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let refused: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
+        let seen = Arc::clone(&refused);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut workload =
+                    strata_bench::workload::Workload::new(strata_bench::workload::WorkloadConfig {
+                        seed,
+                        ..Default::default()
+                    });
+                let mut report = LoadReport::default();
+                let mut client = None;
+                let pause = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
+                let running = || !flag.load(std::sync::atomic::Ordering::SeqCst);
+                let refuse = |report: &mut LoadReport, code: String| {
+                    *seen.lock().unwrap().entry(code.clone()).or_default() += 1;
+                    *report.refused.entry(code).or_default() += 1;
+                };
+                while running() {
+                    let request = workload.next_trace().into_request();
+                    let keys: Vec<SpanKey> = request
+                        .resource_spans
+                        .iter()
+                        .flat_map(|rs| &rs.scope_spans)
+                        .flat_map(|ss| &ss.spans)
+                        .map(|s| {
+                            (
+                                s.trace_id.clone().try_into().unwrap(),
+                                s.span_id.clone().try_into().unwrap(),
+                            )
+                        })
+                        .collect();
+                    while running() {
+                        if client.is_none() {
+                            let endpoint =
+                                tonic::transport::Endpoint::from_shared(grpc_url.clone())
+                                    .unwrap()
+                                    .connect_timeout(Duration::from_secs(1))
+                                    .timeout(Duration::from_secs(10));
+                            client = endpoint.connect().await.ok().map(TraceServiceClient::new);
+                        }
+                        let Some(c) = client.as_mut() else {
+                            refuse(&mut report, "connect".into());
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            continue;
+                        };
+                        match c.export(request.clone()).await {
+                            Ok(response) => {
+                                let rejected = response
+                                    .into_inner()
+                                    .partial_success
+                                    .map_or(0, |p| p.rejected_spans);
+                                assert_eq!(rejected, 0, "spans of a good request refused");
+                                report.acked.extend(keys.iter().copied());
+                                report.requests += 1;
+                                break;
+                            }
+                            Err(status) => {
+                                refuse(&mut report, format!("{:?}", status.code()));
+                                if matches!(
+                                    status.code(),
+                                    tonic::Code::Unavailable | tonic::Code::Unknown
+                                ) {
+                                    client = None;
+                                }
+                                tokio::time::sleep(Duration::from_millis(250)).await;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                report
+            })
+        });
+        Self {
+            stop,
+            refused,
+            thread: Some(thread),
+        }
+    }
+
+    /// Failed attempts so far with the gRPC code named `code` (`ResourceExhausted`, ...).
+    pub fn refused(&self, code: &str) -> usize {
+        self.refused.lock().unwrap().get(code).copied().unwrap_or(0)
+    }
+
+    /// Stops sending (an unacknowledged request in flight is abandoned) and reports.
+    pub fn stop(mut self) -> LoadReport {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap()
+    }
 }

@@ -131,7 +131,9 @@ impl Ingester {
         }
         let unflushed = shared.unflushed_bytes.load(Ordering::Acquire);
         if unflushed >= shared.config.max_unflushed_bytes.as_u64() {
-            shared.metrics.refused("backpressure", 0);
+            shared
+                .metrics
+                .refused("backpressure", count_spans(&request));
             return Err(Error::Backpressure(unflushed));
         }
         let limits = shared.limits.for_tenant(tenant.as_str());

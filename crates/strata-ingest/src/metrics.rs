@@ -58,7 +58,7 @@ impl IngestMetrics {
         );
         r.register(
             "strata_ingest_values_truncated",
-            "Attribute values truncated",
+            "Attribute values truncated (or non-finite doubles inside arrays stored as strings)",
             self.values_truncated.clone(),
         );
         r.register(
@@ -136,7 +136,8 @@ impl IngestMetrics {
     }
 
     pub(crate) fn sanitized(&self, report: &crate::sanitize::SanitizeReport) {
-        self.values_truncated.inc_by(report.truncated_values as u64);
+        self.values_truncated
+            .inc_by((report.truncated_values + report.converted_doubles) as u64);
         self.names_truncated.inc_by(report.truncated_names as u64);
         self.attributes_dropped
             .inc_by(report.dropped_attributes as u64);

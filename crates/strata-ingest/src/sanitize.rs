@@ -75,6 +75,8 @@ pub struct SanitizeReport {
     pub dropped_events: usize,
     /// Links dropped over `max_links_per_span`.
     pub dropped_links: usize,
+    /// NaN and infinite doubles inside arrays and key/value lists stored as strings.
+    pub converted_doubles: usize,
     /// Whether the request differs from what was received.
     pub changed: bool,
 }
@@ -120,6 +122,10 @@ impl SanitizeReport {
         say(
             self.dropped_links,
             "links were dropped over max_links_per_span and counted in dropped_links_count",
+        );
+        say(
+            self.converted_doubles,
+            "NaN or infinite doubles inside arrays or key/value lists were stored as the strings NaN, Infinity or -Infinity",
         );
         out
     }
@@ -235,12 +241,16 @@ impl Fixer<'_> {
         }
         for kv in attrs {
             if let Some(value) = &mut kv.value {
-                self.value(value);
+                self.value(value, false);
             }
         }
     }
 
-    fn value(&mut self, value: &mut AnyValue) {
+    /// Truncates long strings and bytes in `value`. Inside arrays and key/value lists (which a
+    /// block stores as JSON, where NaN and the infinities have no number), a non-finite double
+    /// becomes the string protobuf's JSON mapping spells it with (`NaN`, `Infinity`,
+    /// `-Infinity`), counted.
+    fn value(&mut self, value: &mut AnyValue, nested: bool) {
         let max = self.limits.max_attribute_bytes;
         let cut = match &mut value.value {
             Some(Value::StringValue(s)) => truncate_str(s, max),
@@ -248,16 +258,29 @@ impl Fixer<'_> {
                 b.truncate(max);
                 true
             }
+            Some(Value::DoubleValue(d)) if nested && !d.is_finite() => {
+                let text = if d.is_nan() {
+                    "NaN"
+                } else if *d > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                value.value = Some(Value::StringValue(text.to_owned()));
+                self.report.converted_doubles += 1;
+                self.report.changed = true;
+                false
+            }
             Some(Value::ArrayValue(array)) => {
                 for v in &mut array.values {
-                    self.value(v);
+                    self.value(v, true);
                 }
                 false
             }
             Some(Value::KvlistValue(list)) => {
                 for kv in &mut list.values {
                     if let Some(v) = &mut kv.value {
-                        self.value(v);
+                        self.value(v, true);
                     }
                 }
                 false

@@ -96,6 +96,27 @@ fn request(depth: usize, many: usize) -> ExportTraceServiceRequest {
                 },
             );
             a.insert(1, int(&"k".repeat(64 << 10), 1));
+            // JSON has no number for these; the block stores arrays as JSON.
+            let double = |d: f64| AnyValue {
+                value: Some(Value::DoubleValue(d)),
+            };
+            a.insert(
+                2,
+                KeyValue {
+                    key: "doubles".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::ArrayValue(ArrayValue {
+                            values: vec![
+                                double(f64::NAN),
+                                double(f64::INFINITY),
+                                double(f64::NEG_INFINITY),
+                                double(1.5),
+                            ],
+                        })),
+                    }),
+                    key_strindex: 0,
+                },
+            );
             a
         },
         events: (0..many)
