@@ -104,6 +104,14 @@ impl Blocklist {
         true
     }
 
+    /// Whether the block is known to be replaced (marked, or named by another block).
+    pub fn is_replaced(&self, tenant: &TenantId, block: Uuid) -> bool {
+        self.tenants
+            .read()
+            .get(tenant)
+            .is_some_and(|t| t.gone.contains(&block) || t.vanished.contains(&block))
+    }
+
     /// Drops a block that was found deleted while a query read it; it is not added again.
     pub fn forget(&self, tenant: &TenantId, block: Uuid) {
         let mut all = self.tenants.write();
