@@ -13,6 +13,7 @@ mod deploy_files;
 mod distributed;
 mod durability;
 mod otel_sdk;
+mod poison;
 mod search_eval;
 mod tenants;
 mod trace_api;
