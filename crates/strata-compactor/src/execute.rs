@@ -16,12 +16,11 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::jobs::{JobContext, JobOutcome};
-use crate::listing::Listing;
 use crate::metrics::Work;
 use crate::planner::{Job, Mark, Plan};
 use crate::report::CycleReport;
 use crate::retention::RetentionPolicy;
-use crate::runner::{Compactor, seconds};
+use crate::runner::{Compactor, Listing, seconds};
 
 /// One unit of a cycle's parallel work.
 enum Parallel {

@@ -5,11 +5,10 @@
 //! fails to return leaves the entry out of this cycle, and a marker that cannot be read still
 //! means "replaced".
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use strata_block::catalog::{ListedEntry, list_entries, read_marker};
+use strata_block::catalog::{list_entries, read_marker};
 use strata_block::{BlockMeta, RollupMeta, layout, read_segment_meta};
 use strata_model::TenantId;
 use strata_storage::Path;
@@ -18,14 +17,7 @@ use uuid::Uuid;
 use crate::error::{ForTenant, Result};
 use crate::metrics::Object;
 use crate::planner::TenantView;
-use crate::runner::Compactor;
-
-/// A tenant's listing: the planner's view plus the objects of each entry, for deletion.
-pub(crate) struct Listing {
-    pub(crate) view: TenantView,
-    pub(crate) blocks: BTreeMap<Uuid, ListedEntry>,
-    pub(crate) segments: BTreeMap<Uuid, ListedEntry>,
-}
+use crate::runner::{Compactor, Listing};
 
 /// What reading a `meta.json` gave.
 enum MetaRead<T> {

@@ -6,12 +6,13 @@
 //! a deletion, the index) fails alone, is logged and counted, and the cycle goes on; an entry
 //! that could not be read is remembered ([`UnreadableEntries`]) and planned around.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
+use strata_block::catalog::ListedEntry;
 use strata_block::{
     BlockConfig, BlockMeta, INDEX_FORMAT_VERSION, RollupMeta, TenantIndex, write_index,
 };
@@ -21,11 +22,17 @@ use uuid::Uuid;
 
 use crate::config::{CompactorConfig, RetentionConfig};
 use crate::error::{Error, ForTenant, Result};
-use crate::listing::Listing;
 use crate::metrics::{CompactorMetrics, Work};
-use crate::planner::plan;
+use crate::planner::{TenantView, plan};
 use crate::report::CycleReport;
 use crate::unreadable::UnreadableEntries;
+
+/// A tenant's listing: the planner's view plus the objects of each entry, for deletion.
+pub(crate) struct Listing {
+    pub(crate) view: TenantView,
+    pub(crate) blocks: BTreeMap<Uuid, ListedEntry>,
+    pub(crate) segments: BTreeMap<Uuid, ListedEntry>,
+}
 
 /// Runs compaction cycles over one bucket.
 pub struct Compactor {

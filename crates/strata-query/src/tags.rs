@@ -77,7 +77,7 @@ impl Querier {
                         return Ok(summary);
                     }
                     let tenant = TenantId::new(&meta.tenant)
-                        .map_err(|e| crate::Error::BadRequest(format!("block tenant: {e}")))?;
+                        .map_err(|e| crate::Error::Internal(format!("block tenant: {e}")))?;
                     let path = layout::tags_path(&tenant, meta.block_id);
                     let summary = match self.storage.get(&path).await {
                         Ok(bytes) => {

@@ -797,6 +797,24 @@ mod tests {
         assert_eq!(hits.len(), 1);
     }
 
+    /// Review E6: `limit - 1` overflowed for a library caller asking for no traces.
+    #[tokio::test]
+    async fn a_search_for_no_traces_is_refused() {
+        let querier = Querier::new(
+            Storage::in_memory(),
+            crate::QueryConfig::default(),
+            crate::RecentSource::None,
+            crate::QueryMetrics::default(),
+        );
+        let request = SearchRequest {
+            limit: 0,
+            ..everything()
+        };
+        let tenant = TenantId::new("t").unwrap();
+        let refused = querier.search(&tenant, request).await.unwrap_err();
+        assert_eq!(refused.kind(), strata_model::ErrorKind::BadInput);
+    }
+
     #[tokio::test]
     async fn a_task_that_panicked_is_an_internal_error_not_a_bad_request() {
         let joined = tokio::spawn(async { panic!("boom") }).await.unwrap_err();

@@ -723,6 +723,14 @@ mod tests {
         assert_eq!(list_range(&list, 1, 1), 1..1);
     }
 
+    /// Review E6: the search compiled `a)|(b` wrapped, where it means something else; the
+    /// validator refuses it.
+    #[test]
+    fn regexes_compile_by_the_validators_rule() {
+        assert!(compile_regex("a)|(b").is_err());
+        assert!(compile_regex("a|b").unwrap().is_match("b"));
+    }
+
     /// Review E2: ID columns of the wrong width made `copy_from_slice` panic.
     #[test]
     fn id_columns_of_the_wrong_width_are_refused() {
