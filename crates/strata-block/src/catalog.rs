@@ -24,6 +24,11 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::layout::{COMPACTED_FILE, META_FILE};
 
+/// The most bytes a `meta.json`, `compacted.json`, `tags.json` or rollup segment meta may have:
+/// they are read whole, and real ones are kilobytes to a few MiB, so anything larger is refused
+/// unread rather than allowed to exhaust memory.
+pub const MAX_SMALL_OBJECT_BYTES: u64 = 64 << 20;
+
 /// `compacted.json`: the entry is replaced (or dropped) and will be deleted after a grace period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompactedMarker {
@@ -172,7 +177,7 @@ pub async fn mark_compacted(
 /// Reads an entry's `compacted.json`.
 pub async fn read_marker(storage: &Storage, entry_prefix: &Path) -> Result<CompactedMarker> {
     let path = entry_prefix.clone().join(COMPACTED_FILE);
-    let bytes = storage.get(&path).await?;
+    let bytes = storage.get_at_most(&path, MAX_SMALL_OBJECT_BYTES).await?;
     CompactedMarker::parse(&bytes, path.as_ref())
 }
 

@@ -106,14 +106,14 @@ impl Error {
     /// bytes being wrong or absent: worth trying again later, and not the object's fault.
     pub fn is_storage_failure(&self) -> bool {
         match self {
-            Self::Storage(e) => !e.is_not_found(),
+            Self::Storage(e) => e.is_backend_failure(),
             Self::Input { source, .. } => source.is_storage_failure(),
             Self::Parquet {
                 source: parquet::errors::ParquetError::External(inner),
                 ..
             } => inner
                 .downcast_ref::<strata_storage::Error>()
-                .is_some_and(|e| !e.is_not_found()),
+                .is_some_and(strata_storage::Error::is_backend_failure),
             _ => false,
         }
     }

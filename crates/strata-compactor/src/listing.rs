@@ -112,17 +112,22 @@ impl Compactor {
             return MetaRead::Unparsable;
         }
         let path = layout::meta_path(tenant, id);
-        let bytes = match self.storage.get(&path).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
+        let read = self
+            .storage
+            .get_at_most(&path, strata_block::catalog::MAX_SMALL_OBJECT_BYTES);
+        let parsed = match read.await {
+            Ok(bytes) => BlockMeta::parse(&bytes, path.as_ref()),
+            Err(e) if e.is_not_found() || e.is_backend_failure() => {
                 // Gone since the listing (deleted) or the store failed: next cycle decides.
                 if !e.is_not_found() {
                     tracing::warn!(%tenant, block = %id, error = %e, "cannot read meta.json; leaving the block alone this cycle");
                 }
                 return MetaRead::Unavailable;
             }
+            // Too large to be a meta.
+            Err(e) => Err(e.into()),
         };
-        match BlockMeta::parse(&bytes, path.as_ref()) {
+        match parsed {
             Ok(meta) if meta.block_id == id && meta.tenant == tenant.as_str() => {
                 let meta = Arc::new(meta);
                 self.metas.lock().insert(id, Arc::clone(&meta));

@@ -258,3 +258,28 @@ fn one_unreadable_block_costs_only_itself() {
         assert!(index.compacted.contains(&bad));
     });
 }
+
+/// A `meta.json` far larger than any meta is refused unread (it would be read whole), and the
+/// entry is treated as one whose meta cannot be parsed.
+#[test]
+fn an_oversized_meta_is_not_read() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let storage = Storage::in_memory();
+        let metrics = CompactorMetrics::default();
+        let compactor = compactor(&storage, &metrics);
+        let id = Uuid::now_v7();
+        let huge =
+            vec![b' '; usize::try_from(strata_block::catalog::MAX_SMALL_OBJECT_BYTES).unwrap() + 1];
+        storage
+            .put(&layout::meta_path(&tenant(), id), Bytes::from(huge))
+            .await
+            .unwrap();
+        let read_before = storage.metrics().bytes_read();
+        compactor.run_cycle(Utc::now()).await.unwrap();
+        assert_eq!(metrics.unreadable_objects("block_meta"), 1);
+        assert!(storage.metrics().bytes_read() - read_before < 1 << 20);
+        // Still there: its ID is not past retention.
+        assert!(block_ids(&storage).await.contains(&id));
+    });
+}

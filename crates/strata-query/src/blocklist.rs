@@ -215,7 +215,10 @@ impl Blocklist {
 
     async fn read_meta(&self, tenant: &TenantId, id: Uuid) -> Option<Arc<BlockMeta>> {
         let path = layout::meta_path(tenant, id);
-        match self.storage.get(&path).await {
+        let read = self
+            .storage
+            .get_at_most(&path, strata_block::catalog::MAX_SMALL_OBJECT_BYTES);
+        match read.await {
             Ok(bytes) => match BlockMeta::parse(&bytes, path.as_ref()) {
                 Ok(meta) if meta.block_id == id && meta.tenant == tenant.as_str() => {
                     Some(Arc::new(meta))

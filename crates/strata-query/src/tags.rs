@@ -79,7 +79,10 @@ impl Querier {
                     let tenant = TenantId::new(&meta.tenant)
                         .map_err(|e| crate::Error::Internal(format!("block tenant: {e}")))?;
                     let path = layout::tags_path(&tenant, meta.block_id);
-                    let summary = match self.storage.get(&path).await {
+                    let read = self
+                        .storage
+                        .get_at_most(&path, strata_block::catalog::MAX_SMALL_OBJECT_BYTES);
+                    let summary = match read.await {
                         Ok(bytes) => {
                             stats.record(bytes.len());
                             TagSummary::parse(&bytes, path.as_ref())?

@@ -161,6 +161,31 @@ impl Storage {
         Ok(bytes)
     }
 
+    /// Reads a whole object of at most `max` bytes; a larger one is refused with
+    /// [`Error::TooLarge`] before its body is read (for objects whose size the reader cannot
+    /// trust, so that one huge object cannot exhaust memory).
+    pub async fn get_at_most(&self, path: &Path, max: u64) -> Result<Bytes> {
+        let result = async {
+            let found = self.store.get(path).await?;
+            if found.meta.size > max {
+                return Ok(Err(found.meta.size));
+            }
+            found.bytes().await.map(Ok)
+        }
+        .await;
+        match self.observe("get", path, result)? {
+            Ok(bytes) => {
+                self.metrics.read(bytes.len());
+                Ok(bytes)
+            }
+            Err(size) => Err(Error::TooLarge {
+                path: path.to_string(),
+                size,
+                max,
+            }),
+        }
+    }
+
     /// Reads the bytes `range` of an object.
     pub async fn get_range(&self, path: &Path, range: Range<u64>) -> Result<Bytes> {
         let result = self.store.get_range(path, range).await;
@@ -317,6 +342,20 @@ mod tests {
                 .unwrap_err()
                 .is_not_found()
         );
+        assert_eq!(storage.get_at_most(&a, 10).await.unwrap().len(), 10);
+        let refused = storage.get_at_most(&a, 9).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::TooLarge {
+                    size: 10,
+                    max: 9,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(!refused.is_backend_failure() && !refused.is_not_found());
         assert!(matches!(
             storage.put_if_absent(&b, Bytes::new()).await,
             Err(Error::AlreadyExists { .. })
@@ -325,7 +364,7 @@ mod tests {
         storage.delete(&a).await.unwrap();
         assert!(storage.get(&a).await.unwrap_err().is_not_found());
         assert_eq!(storage.metrics().requests("get_range"), 1);
-        assert_eq!(storage.metrics().bytes_read(), 3);
+        assert_eq!(storage.metrics().bytes_read(), 13);
         assert_eq!(storage.metrics().bytes_written(), 12);
     }
 
