@@ -141,10 +141,12 @@ fn a_resource_copied_into_every_span_is_counted_as_stored_and_cannot_blow_up_a_b
         // Heavy but within the limits: 128 attributes of 16 KiB on 8 spans of 8 traces, 16 MiB
         // as stored, three times over (the rate refills meanwhile). Stored and readable.
         for tag in [3u8, 4, 5] {
+            // The rate refills the bucket between them (a request waits for it, as a client
+            // retries a 429).
+            std::thread::sleep(std::time::Duration::from_millis(1300));
             let request = heavy(tag, 127, 16 << 10, 8, false);
             let (status, message) = post(&strata, &request).await;
             assert_eq!(status, 200, "{message}");
-            std::thread::sleep(std::time::Duration::from_millis(1200));
         }
     });
     let check_stored = |strata: &Strata| {

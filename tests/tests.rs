@@ -16,6 +16,7 @@ mod distributed;
 mod durability;
 mod otel_sdk;
 mod outage;
+mod poison;
 mod search_eval;
 mod tenants;
 mod trace_api;

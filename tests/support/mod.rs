@@ -458,7 +458,7 @@ pub async fn bucket_spans(
         let names: Vec<String> = entry
             .objects
             .iter()
-            .filter_map(|(p, _)| p.filename().map(str::to_owned))
+            .filter_map(|o| o.path.filename().map(str::to_owned))
             .collect();
         let mut wanted = vec!["data.parquet".to_owned(), "tags.json".to_owned()];
         wanted.extend((0..meta.bloom.shards).map(|i| format!("bloom-{i}")));

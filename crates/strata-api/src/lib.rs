@@ -22,6 +22,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use strata_model::TenantId;
 use strata_query::Querier;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, status_code};
 pub use json::resource_spans as resource_spans_json;
@@ -50,6 +51,10 @@ pub struct ApiState {
 
 /// Just `/ready` and `/metrics`: what a process without a querier (a compactor) serves.
 pub fn ops_router(registry: Arc<Registry>, ready: ReadyCheck) -> Router {
+    catch_panics(ops_routes(registry, ready))
+}
+
+fn ops_routes(registry: Arc<Registry>, ready: ReadyCheck) -> Router {
     Router::new()
         .route(
             "/ready",
@@ -69,8 +74,8 @@ pub fn ops_router(registry: Arc<Registry>, ready: ReadyCheck) -> Router {
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    let ops = ops_router(Arc::clone(&state.registry), Arc::clone(&state.ready));
-    Router::new()
+    let ops = ops_routes(Arc::clone(&state.registry), Arc::clone(&state.ready));
+    let routes = Router::new()
         .route("/api/echo", get(|| async { "echo" }))
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/api/traces/{id}", get(trace_by_id::v1))
@@ -82,7 +87,29 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/search/tag/{name}/values", get(tags::values_v2))
         .route("/api/strata/stats", get(stats::stats))
         .with_state(state)
-        .merge(ops)
+        .merge(ops);
+    catch_panics(routes)
+}
+
+/// Makes a panic in any handler a 500 and an error log line, instead of a connection reset
+/// with nothing logged (a panic is a bug of ours, never the client's fault).
+pub fn catch_panics(routes: Router) -> Router {
+    routes.layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    tracing::error!(panic = %message, "a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "internal error: the request failed on the server\n",
+    )
+        .into_response()
 }
 
 /// The tenant of a request, by the rule every endpoint shares
@@ -158,5 +185,37 @@ fn metrics_response(registry: &Registry) -> Response {
             tracing::error!(error = %e, "could not encode metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Review E3 / audit 1.9: a handler that panicked reset the connection without an answer
+    /// or a log line.
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "ok" }));
+        let app = catch_panics(routes);
+        let call = |path: &'static str| {
+            app.clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        };
+        let response = call("/boom").await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("internal error"));
+        assert_eq!(call("/fine").await.unwrap().status(), StatusCode::OK);
     }
 }

@@ -6,7 +6,8 @@
 //! `30d`, until now) or `start` and `end` (unix seconds). Answers:
 //! `{"start", "end", "bucketSeconds", "segmentsRead", "operations": [{"service", "name", "kind",
 //! "spanCount", "errorCount", "errorRate", "durationSumNanos", "durationAvgNanos", "p50Nanos",
-//! "p90Nanos", "p99Nanos"}]}`. Quantiles are within 1% of the true value.
+//! "p90Nanos", "p99Nanos"}]}`. Quantiles are within 1% of the true value. When rollup segments
+//! could not be read the answer is still given, with `X-Strata-Partial` saying so.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use strata_query::{StatsRequest, StatsResult};
 
 use crate::error::ApiError;
 use crate::trace_by_id::parse_range;
-use crate::{ApiState, tenant};
+use crate::{ApiState, tenant, with_partial};
 
 /// The request's time range: `since`, or `start`/`end`, or the last 24 hours.
 fn range(
@@ -66,7 +67,10 @@ pub(crate) async fn stats(
         end,
     };
     let result = state.querier.stats(&tenant, &request).await?;
-    Ok(axum::Json(stats_json(&request, &result)).into_response())
+    Ok(with_partial(
+        axum::Json(stats_json(&request, &result)).into_response(),
+        result.partial.as_deref(),
+    ))
 }
 
 /// The JSON answer.

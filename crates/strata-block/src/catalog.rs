@@ -18,11 +18,16 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strata_model::TenantId;
-use strata_storage::{Path, Storage};
+use strata_storage::{ObjectInfo, Path, Storage};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::layout::{COMPACTED_FILE, META_FILE};
+
+/// The most bytes a `meta.json`, `compacted.json`, `tags.json` or rollup segment meta may have:
+/// they are read whole, and real ones are kilobytes to a few MiB, so anything larger is refused
+/// unread rather than allowed to exhaust memory.
+pub const MAX_SMALL_OBJECT_BYTES: u64 = 64 << 20;
 
 /// `compacted.json`: the entry is replaced (or dropped) and will be deleted after a grace period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,15 +57,25 @@ impl CompactedMarker {
     }
 }
 
-/// One entry directory as listed: which of its objects exist.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One entry directory as listed: which of its objects exist, and when it was last written to.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListedEntry {
+    /// The entry's directory, `<tenant>/<dir>/<id>`.
+    pub prefix: Path,
     /// `meta.json` exists.
     pub has_meta: bool,
     /// `compacted.json` exists.
     pub has_marker: bool,
-    /// Every object of the entry, with its size.
-    pub objects: Vec<(Path, u64)>,
+    /// Every object of the entry, as listed.
+    pub objects: Vec<ObjectInfo>,
+}
+
+impl ListedEntry {
+    /// When the newest of its objects was written, by the store's clock: how long a writer
+    /// has left the entry alone, whatever the ID says.
+    pub fn last_modified(&self) -> Option<DateTime<Utc>> {
+        self.objects.iter().map(|o| o.last_modified).max()
+    }
 }
 
 /// Lists `<tenant>/<dir>/` (one recursive listing) into its entries by ID. Objects whose
@@ -89,30 +104,34 @@ pub async fn list_entries_after(
     Ok(group_entries(&prefix, objects))
 }
 
-fn group_entries(
-    prefix: &Path,
-    objects: Vec<strata_storage::ObjectInfo>,
-) -> BTreeMap<Uuid, ListedEntry> {
+fn group_entries(prefix: &Path, objects: Vec<ObjectInfo>) -> BTreeMap<Uuid, ListedEntry> {
     let mut entries: BTreeMap<Uuid, ListedEntry> = BTreeMap::new();
     for object in objects {
-        let Some(mut parts) = object.path.prefix_match(prefix) else {
+        let Some((id, file)) = entry_and_file(prefix, &object.path) else {
             continue;
         };
-        let (Some(id), Some(file)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let Ok(id) = Uuid::parse_str(id.as_ref()) else {
-            continue;
-        };
-        let entry = entries.entry(id).or_default();
-        match file.as_ref() {
+        let entry = entries.entry(id).or_insert_with(|| ListedEntry {
+            prefix: prefix.clone().join(id.to_string()),
+            has_meta: false,
+            has_marker: false,
+            objects: Vec::new(),
+        });
+        match file.as_str() {
             META_FILE => entry.has_meta = true,
             COMPACTED_FILE => entry.has_marker = true,
             _ => {}
         }
-        entry.objects.push((object.path.clone(), object.size));
+        entry.objects.push(object);
     }
     entries
+}
+
+/// The entry ID and file name of an object under `prefix` (`<prefix>/<id>/<file>`).
+fn entry_and_file(prefix: &Path, path: &Path) -> Option<(Uuid, String)> {
+    let mut parts = path.prefix_match(prefix)?;
+    let (id, file) = (parts.next()?, parts.next()?);
+    let id = Uuid::parse_str(id.as_ref()).ok()?;
+    Some((id, file.as_ref().to_owned()))
 }
 
 /// The IDs that are no longer live: marked ones, and every ID some entry replaces.
@@ -158,34 +177,39 @@ pub async fn mark_compacted(
 /// Reads an entry's `compacted.json`.
 pub async fn read_marker(storage: &Storage, entry_prefix: &Path) -> Result<CompactedMarker> {
     let path = entry_prefix.clone().join(COMPACTED_FILE);
-    let bytes = storage.get(&path).await?;
+    let bytes = storage.get_at_most(&path, MAX_SMALL_OBJECT_BYTES).await?;
     CompactedMarker::parse(&bytes, path.as_ref())
 }
 
-/// Deletes an entry's objects: `meta.json` first, the marker last. `step` is called before each
-/// deletion with the path about to go (the compactor's fault-injection hook); an error from it
-/// stops the deletion there.
-pub async fn delete_entry(
-    storage: &Storage,
-    entry: &ListedEntry,
-    mut step: impl FnMut(&Path) -> Result<()>,
-) -> Result<()> {
+/// Deletes an entry's objects: `meta.json` first, the marker last. The entry is listed again
+/// first, and nothing is deleted if it changed since `entry` was listed (a writer is still at
+/// it): then the answer is `false`.
+pub async fn delete_entry(storage: &Storage, entry: &ListedEntry) -> Result<bool> {
+    let key = |o: &ObjectInfo| (o.path.to_string(), o.size, o.last_modified);
+    let mut now: Vec<_> = storage.list(&entry.prefix).await?.iter().map(key).collect();
+    let mut then: Vec<_> = entry.objects.iter().map(key).collect();
+    now.sort();
+    then.sort();
+    if now != then {
+        return Ok(false);
+    }
     let rank = |path: &Path| match path.filename() {
         Some(META_FILE) => 0,
         Some(COMPACTED_FILE) => 2,
         _ => 1,
     };
-    let mut paths: Vec<&Path> = entry.objects.iter().map(|(p, _)| p).collect();
+    let mut paths: Vec<&Path> = entry.objects.iter().map(|o| &o.path).collect();
     paths.sort_by_key(|p| rank(p));
     for path in paths {
-        step(path)?;
         storage.delete(path).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
+    use strata_storage::faults::{Op, Requests};
+
     use super::*;
 
     #[test]
@@ -240,20 +264,64 @@ mod tests {
         let entry = &entries[&id];
         assert!(entry.has_meta && entry.has_marker);
         assert_eq!(entry.objects.len(), 4);
-        let mut order = Vec::new();
-        delete_entry(&storage, entry, |p| {
-            order.push(p.filename().unwrap().to_owned());
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(order.first().map(String::as_str), Some(META_FILE));
-        assert_eq!(order.last().map(String::as_str), Some(COMPACTED_FILE));
+        assert_eq!(entry.prefix, prefix);
+        let newest = entry.objects.iter().map(|o| o.last_modified).max();
+        assert_eq!(entry.last_modified(), newest);
+
+        // Written to since it was listed: left alone.
+        let faults = strata_storage::faults::Faults::new();
+        let watched = storage.with_faults(&faults);
+        storage
+            .put(&prefix.clone().join("bloom-1"), Bytes::from_static(b"y"))
+            .await
+            .unwrap();
+        assert!(!delete_entry(&watched, entry).await.unwrap());
+        assert_eq!(faults.seen(Op::Delete), 0);
+
+        // As listed: meta first, marker last.
+        let entries = list_entries(&storage, &tenant, "blocks").await.unwrap();
+        assert!(delete_entry(&watched, &entries[&id]).await.unwrap());
+        assert_eq!(faults.seen(Op::Delete), 5);
         assert!(
             list_entries(&storage, &tenant, "blocks")
                 .await
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_deletion_stopped_part_way_goes_meta_first_and_marker_last() {
+        let storage = Storage::in_memory();
+        let tenant = TenantId::new("t").unwrap();
+        let id = Uuid::now_v7();
+        let prefix = Path::from_iter(["t", "blocks", &id.to_string()]);
+        for file in ["data.parquet", META_FILE, "bloom-0", COMPACTED_FILE] {
+            storage
+                .put(&prefix.clone().join(file), Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+        let entry = list_entries(&storage, &tenant, "blocks").await.unwrap()[&id].clone();
+        for stop in 1..4 {
+            let faults = strata_storage::faults::Faults::new();
+            faults.stop_at(Requests::Only(Op::Delete), "", stop);
+            let copy = Storage::in_memory();
+            for o in &entry.objects {
+                copy.put(&o.path, Bytes::from_static(b"x")).await.unwrap();
+            }
+            let relisted = list_entries(&copy, &tenant, "blocks").await.unwrap()[&id].clone();
+            assert!(
+                delete_entry(&copy.with_faults(&faults), &relisted)
+                    .await
+                    .is_err()
+            );
+            let left = list_entries(&copy, &tenant, "blocks").await.unwrap();
+            let left = &left[&id];
+            // Whatever was deleted, meta went first and the marker is still there.
+            assert!(!left.has_meta, "stop {stop}");
+            assert!(left.has_marker, "stop {stop}");
+            assert_eq!(left.objects.len() as u64, 4 - stop, "stop {stop}");
+        }
     }
 }

@@ -63,6 +63,16 @@ pub enum Error {
     /// Rollup rows that cannot be combined or stored.
     #[error("rollup: {0}")]
     Rollup(String),
+    /// Reading one of several blocks failed: the error names the input at fault (the
+    /// compactor's merge), so the others need not pay for it.
+    #[error("input block {block}: {source}")]
+    Input {
+        /// The input that failed.
+        block: uuid::Uuid,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// A tenant index that cannot be read.
     #[error("{path}: invalid tenant index: {what}")]
     Index {
@@ -79,6 +89,7 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Self::Storage(e) => e.is_not_found(),
+            Self::Input { source, .. } => source.is_not_found(),
             Self::Parquet {
                 source: parquet::errors::ParquetError::External(inner),
                 ..
@@ -86,6 +97,32 @@ impl Error {
                 .downcast_ref::<strata_storage::Error>()
                 .is_some_and(strata_storage::Error::is_not_found),
             _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the object store failed the request (after its retries), as opposed to the
+    /// bytes being wrong or absent: worth trying again later, and not the object's fault.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_backend_failure(),
+            Self::Input { source, .. } => source.is_storage_failure(),
+            Self::Parquet {
+                source: parquet::errors::ParquetError::External(inner),
+                ..
+            } => inner
+                .downcast_ref::<strata_storage::Error>()
+                .is_some_and(strata_storage::Error::is_backend_failure),
+            _ => false,
+        }
+    }
+
+    /// The input block a merge names as the one that failed.
+    pub fn input_block(&self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Input { block, .. } => Some(*block),
+            _ => None,
         }
     }
 }

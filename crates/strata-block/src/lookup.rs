@@ -86,7 +86,8 @@ pub async fn read_bloom_shard(
 ) -> Result<(u32, BloomShard)> {
     let shard = shard_for(trace_id, meta.bloom.shards);
     let path = layout::bloom_path(&tenant_of(meta)?, meta.block_id, shard);
-    let bytes = storage.get(&path).await?;
+    // A shard is never larger than all of them together, as the meta counts them.
+    let bytes = storage.get_at_most(&path, meta.bloom_size).await?;
     stats.record(bytes.len());
     Ok((
         shard,

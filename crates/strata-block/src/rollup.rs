@@ -85,8 +85,9 @@ impl RollupCell {
 
     /// Adds `other`'s figures to this cell's.
     pub fn merge(&mut self, other: &RollupCell) -> Result<()> {
-        self.spans += other.spans;
-        self.errors += other.errors;
+        // Counts come from disk: a hostile segment must not overflow them.
+        self.spans = self.spans.saturating_add(other.spans);
+        self.errors = self.errors.saturating_add(other.errors);
         self.duration_sum_nanos = self
             .duration_sum_nanos
             .saturating_add(other.duration_sum_nanos);
@@ -201,7 +202,9 @@ impl Rollup {
 
     /// Spans counted, all rows.
     pub fn span_count(&self) -> u64 {
-        self.cells.values().map(|c| c.spans).sum()
+        self.cells
+            .values()
+            .fold(0u64, |total, c| total.saturating_add(c.spans))
     }
 
     /// Start of the first bucket and end of the last, unix seconds.
@@ -274,5 +277,43 @@ impl RollupMeta {
     pub fn to_json(&self) -> Vec<u8> {
         // Serializing a struct of plain fields to a Vec cannot fail.
         serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(spans: u64, errors: u64) -> RollupCell {
+        RollupCell {
+            spans,
+            errors,
+            duration_sum_nanos: u64::MAX - 1,
+            sketch: new_sketch(),
+        }
+    }
+
+    /// Review E7: counts read from a segment were added with `+=`, which panics on overflow in
+    /// a debug build and wraps to a small, wrong count in a release build.
+    #[test]
+    fn counts_from_hostile_segments_saturate_instead_of_overflowing() {
+        let mut total = cell(u64::MAX - 1, u64::MAX - 2);
+        total.merge(&cell(5, 5)).unwrap();
+        assert_eq!(total.spans, u64::MAX);
+        assert_eq!(total.errors, u64::MAX);
+        assert_eq!(total.duration_sum_nanos, u64::MAX);
+
+        let key = |name: &str| RollupKey {
+            bucket_start: 0,
+            bucket_seconds: 60,
+            service: "s".into(),
+            name: name.into(),
+            kind: 0,
+            status: 0,
+        };
+        let mut rollup = Rollup::new();
+        rollup.add_cell(key("a"), &cell(u64::MAX, 0)).unwrap();
+        rollup.add_cell(key("b"), &cell(u64::MAX, 0)).unwrap();
+        assert_eq!(rollup.span_count(), u64::MAX);
     }
 }

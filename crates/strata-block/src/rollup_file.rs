@@ -245,7 +245,9 @@ pub async fn read_segment_meta(
     segment: Uuid,
 ) -> Result<RollupMeta> {
     let path = rollup_prefix(tenant, segment).join(META_FILE);
-    let bytes = storage.get(&path).await?;
+    let bytes = storage
+        .get_at_most(&path, crate::catalog::MAX_SMALL_OBJECT_BYTES)
+        .await?;
     let meta = RollupMeta::parse(&bytes, path.as_ref())?;
     if meta.segment_id != segment || meta.tenant != tenant.as_str() {
         return Err(corrupt(
@@ -261,7 +263,8 @@ pub async fn read_segment(storage: &Storage, meta: &RollupMeta) -> Result<Rollup
     let tenant = TenantId::new(&meta.tenant)
         .map_err(|e| corrupt(meta.segment_id.to_string(), format!("tenant: {e}")))?;
     let path = rollup_prefix(&tenant, meta.segment_id).join(DATA_FILE);
-    let data = storage.get(&path).await?;
+    // The meta says how large the data is; a larger object is not the segment it describes.
+    let data = storage.get_at_most(&path, meta.data_size).await?;
     decode_segment(data, &meta.segment_id.to_string())
 }
 

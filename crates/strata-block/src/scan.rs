@@ -394,8 +394,14 @@ async fn dictionary_absent(
 /// A dictionary larger than this is not worth fetching to rule a row group out.
 const MAX_DICTIONARY_READ: u64 = 256 * 1024;
 
-/// Decodes `n` PLAIN-encoded byte arrays (4-byte little-endian length, then the bytes).
+/// Decodes `n` PLAIN-encoded byte arrays (4-byte little-endian length, then the bytes); `None`
+/// when the page does not hold them. `n` comes from the page header on disk: each value takes
+/// at least its 4-byte length, so an `n` the buffer cannot hold is refused before anything is
+/// allocated for it.
 fn plain_byte_arrays(mut buf: &[u8], n: usize) -> Option<HashSet<&[u8]>> {
+    if n > buf.len() / 4 {
+        return None;
+    }
     let mut out = HashSet::with_capacity(n);
     for _ in 0..n {
         let (len, rest) = buf.split_first_chunk::<4>()?;
@@ -634,6 +640,26 @@ pub fn traces_to_batch<'a>(traces: impl IntoIterator<Item = &'a [Span]>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review E1: a dictionary page declaring more values than its bytes can hold was taken as
+    /// a capacity, and hashbrown was asked for a table of that size (an abort, or a capacity
+    /// overflow panic).
+    #[test]
+    fn a_dictionary_declaring_more_values_than_it_holds_is_refused_before_allocating() {
+        let mut page = Vec::new();
+        for value in [&b"a"[..], b"bc"] {
+            page.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            page.extend_from_slice(value);
+        }
+        let values = plain_byte_arrays(&page, 2).unwrap();
+        assert_eq!(values, HashSet::from([&b"a"[..], &b"bc"[..]]));
+        for declared in [3, page.len() / 4 + 1, u32::MAX as usize, usize::MAX] {
+            assert_eq!(plain_byte_arrays(&page, declared), None, "{declared}");
+        }
+        // Zero-length values take 4 bytes each: as many as the buffer holds is fine.
+        let empties = vec![0u8; 4 * 1000];
+        assert_eq!(plain_byte_arrays(&empties, 1000).map(|v| v.len()), Some(1));
+    }
 
     #[test]
     fn row_range_algebra() {

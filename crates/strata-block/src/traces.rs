@@ -5,9 +5,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{Array, Float64Array, RecordBatch};
+use futures::FutureExt;
 use strata_model::{Span, TraceId, dedupe_spans};
 use strata_storage::Storage;
 
@@ -83,7 +85,11 @@ impl BlockTraceReader {
     /// Opens the block (one read of the file's tail).
     pub async fn open(storage: &Storage, meta: Arc<BlockMeta>) -> Result<Self> {
         let stats = Arc::new(ReadStats::default());
-        let file = open_block_file(storage, &meta, &stats).await?;
+        let block = meta.block_id.to_string();
+        let file = AssertUnwindSafe(open_block_file(storage, &meta, &stats))
+            .catch_unwind()
+            .await
+            .map_err(|_| corrupt(&block, "footer: the Parquet reader panicked"))??;
         Ok(Self {
             storage: storage.clone(),
             meta,
@@ -106,10 +112,22 @@ impl BlockTraceReader {
         while self.buffered.is_empty() && self.next_group < groups {
             let group = self.next_group;
             self.next_group += 1;
-            let batch =
-                read_whole_group(&self.storage, &self.meta, &self.file, group, &self.stats).await?;
             let block = self.meta.block_id.to_string();
-            for trace in traces_from_batch(&batch, &block)? {
+            let read = async {
+                let batch =
+                    read_whole_group(&self.storage, &self.meta, &self.file, group, &self.stats)
+                        .await?;
+                traces_from_batch(&batch, &block)
+            };
+            // The Parquet and Arrow readers are not proven panic-free on hostile pages; a panic
+            // costs this block (an error naming it), not the caller.
+            let traces = AssertUnwindSafe(read).catch_unwind().await.map_err(|_| {
+                corrupt(
+                    &block,
+                    format!("row group {group}: the Parquet reader panicked"),
+                )
+            })??;
+            for trace in traces {
                 if self.last.is_some_and(|last| last >= trace.trace_id) {
                     return Err(corrupt(&block, "traces are not in ascending ID order"));
                 }
@@ -135,7 +153,10 @@ impl TraceMerge {
     pub async fn open(storage: &Storage, inputs: &[Arc<BlockMeta>]) -> Result<Self> {
         let mut readers = Vec::with_capacity(inputs.len());
         for meta in inputs {
-            readers.push(BlockTraceReader::open(storage, Arc::clone(meta)).await?);
+            let reader = BlockTraceReader::open(storage, Arc::clone(meta))
+                .await
+                .map_err(|e| input(meta.block_id, e))?;
+            readers.push(reader);
         }
         let mut merge = Self {
             heads: (0..readers.len()).map(|_| None).collect(),
@@ -149,7 +170,9 @@ impl TraceMerge {
     }
 
     async fn advance(&mut self, i: usize) -> Result<()> {
-        let next = self.inputs[i].next().await?;
+        let reader = &mut self.inputs[i];
+        let block = reader.meta().block_id;
+        let next = reader.next().await.map_err(|e| input(block, e))?;
         if let Some(trace) = &next {
             self.heap.push(Reverse((trace.trace_id, i)));
         }
@@ -190,10 +213,19 @@ impl TraceMerge {
 
     fn take(&mut self, i: usize) -> Result<StoredTrace> {
         self.heads[i].take().ok_or_else(|| {
-            corrupt(
-                self.inputs[i].meta().block_id.to_string(),
-                "merge lost its place in the block",
+            let block = self.inputs[i].meta().block_id;
+            input(
+                block,
+                corrupt(block.to_string(), "merge lost its place in the block"),
             )
         })
+    }
+}
+
+/// An error of one input of a merge, naming it.
+fn input(block: uuid::Uuid, error: crate::Error) -> crate::Error {
+    crate::Error::Input {
+        block,
+        source: Box::new(error),
     }
 }

@@ -28,10 +28,16 @@ pub struct CompactorConfig {
     /// the memory of a job too. Default 512 MiB.
     pub max_job_bytes: ByteSize,
     /// How long a replaced or dropped block is kept before it is deleted, so queries already
-    /// running can finish with it; also the age after which an object without `meta.json` is
-    /// deleted as abandoned. Default 1h.
+    /// running can finish with it; also how long nothing must have been written to an entry
+    /// without `meta.json` (by the bucket's clock) before it is deleted as abandoned.
+    /// Default 1h.
     #[serde(with = "humantime_serde")]
     pub grace_period: Duration,
+    /// How long a block or rollup segment whose data could not be read is left out of folds,
+    /// jobs and rollup merges before it is tried again (retention still drops it on time).
+    /// Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub unreadable_retry: Duration,
     /// Folds and jobs of one tenant run at once (each on a core while it decodes and encodes).
     /// Default 2.
     pub concurrent_jobs: usize,
@@ -54,6 +60,7 @@ impl Default for CompactorConfig {
             max_job_traces: 5_000_000,
             max_job_bytes: ByteSize::mib(512),
             grace_period: Duration::from_secs(3600),
+            unreadable_retry: Duration::from_secs(3600),
             concurrent_jobs: 2,
             shards: 1,
             shard: 0,
@@ -97,6 +104,7 @@ impl CompactorConfig {
         positive(self.cycle, "cycle")?;
         positive(self.window, "window")?;
         positive(self.rollups.bucket, "rollups.bucket")?;
+        positive(self.unreadable_retry, "unreadable_retry")?;
         if self.max_inputs < 2 {
             return Err("compactor.max_inputs must be at least 2".into());
         }

@@ -14,10 +14,9 @@ use strata_model::TenantId;
 use strata_storage::{Path, Storage};
 use uuid::Uuid;
 
-use crate::error::{ForTenant, Result};
+use crate::error::{ForTenant, Result, merge_error, unreadable};
 use crate::planner::{Job, RollupJob};
 use crate::retention::{RetentionPolicy, TraceFacts};
-use crate::runner::Checkpoints;
 
 /// What one block job did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,7 +56,6 @@ pub(crate) struct JobContext {
     pub(crate) block_config: BlockConfig,
     pub(crate) bucket_seconds: u32,
     pub(crate) now: DateTime<Utc>,
-    pub(crate) checkpoints: Checkpoints,
 }
 
 impl JobContext {
@@ -67,7 +65,7 @@ impl JobContext {
         let tenant = &self.tenant;
         let mut merge = TraceMerge::open(&self.storage, &job.inputs)
             .await
-            .for_tenant(tenant)?;
+            .map_err(|e| merge_error(tenant, e))?;
         let fold_of: Vec<Option<usize>> = job
             .inputs
             .iter()
@@ -105,7 +103,7 @@ impl JobContext {
                     }
                 })
                 .await
-                .for_tenant(tenant)?;
+                .map_err(|e| merge_error(tenant, e))?;
             outcome.spans_in += spans_in;
             let Some(trace) = next else { break };
             let weight = if job.tier > job.from_tier {
@@ -134,12 +132,9 @@ impl JobContext {
                 upload_block_files(&self.storage, &block)
                     .await
                     .for_tenant(tenant)?;
-                self.checkpoints.reach("output written, meta not yet")?;
                 commit_block(&self.storage, &block.meta)
                     .await
                     .for_tenant(tenant)?;
-                self.checkpoints
-                    .reach("output committed, inputs not marked")?;
                 outcome.output = Some(Arc::new(block.meta));
                 vec![out_id]
             }
@@ -157,12 +152,13 @@ impl JobContext {
 
     /// Folds a whole block into a rollup segment named after it.
     pub(crate) async fn fold_block(&self, meta: &Arc<BlockMeta>) -> Result<u64> {
+        let blame = || unreadable(&self.tenant, meta.block_id);
         let mut reader = BlockTraceReader::open(&self.storage, Arc::clone(meta))
             .await
-            .for_tenant(&self.tenant)?;
+            .map_err(blame())?;
         let mut rollup = Rollup::new();
         let within = seconds_range(meta);
-        while let Some(trace) = reader.next().await.for_tenant(&self.tenant)? {
+        while let Some(trace) = reader.next().await.map_err(blame())? {
             trace
                 .spans
                 .iter()
@@ -177,8 +173,7 @@ impl JobContext {
             .for_tenant(&self.tenant)?;
         upload_segment(&self.storage, &meta, data)
             .await
-            .for_tenant(&self.tenant)?;
-        self.checkpoints.reach("rollup of a block written")
+            .for_tenant(&self.tenant)
     }
 
     /// Merges rollup segments into one, widening old buckets, then marks the inputs.
@@ -187,8 +182,10 @@ impl JobContext {
         for input in &job.inputs {
             let rows = read_segment(&self.storage, input)
                 .await
-                .for_tenant(&self.tenant)?;
-            merged.merge(&rows).for_tenant(&self.tenant)?;
+                .map_err(unreadable(&self.tenant, input.segment_id))?;
+            merged
+                .merge(&rows)
+                .map_err(unreadable(&self.tenant, input.segment_id))?;
         }
         let merged = merged
             .coarsened(coarse_seconds, job.coarse_before)
@@ -200,8 +197,6 @@ impl JobContext {
         upload_segment(&self.storage, &meta, data)
             .await
             .for_tenant(&self.tenant)?;
-        self.checkpoints
-            .reach("rollup merge committed, inputs not marked")?;
         for id in inputs {
             self.mark(&layout::rollup_prefix(&self.tenant, id), id, &[out])
                 .await?;
@@ -218,7 +213,6 @@ impl JobContext {
         };
         mark_compacted(&self.storage, prefix, &marker)
             .await
-            .for_tenant(&self.tenant)?;
-        self.checkpoints.reach("an input marked")
+            .for_tenant(&self.tenant)
     }
 }

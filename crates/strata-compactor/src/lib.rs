@@ -13,16 +13,21 @@
 
 pub mod config;
 mod error;
+mod execute;
 mod jobs;
+mod listing;
 mod metrics;
 pub mod planner;
+mod report;
 pub mod retention;
 mod runner;
+mod unreadable;
 
 pub use config::{CompactorConfig, RetentionConfig, RollupConfig};
 pub use error::{Error, Result};
 pub use jobs::JobOutcome;
 pub use metrics::CompactorMetrics;
-pub use planner::{Job, Plan, RollupJob, TenantView, plan};
+pub use planner::{Job, Plan, RollupJob, TenantView, entry_owner, plan};
+pub use report::CycleReport;
 pub use retention::{Keep, RetentionPolicy, Tier, TraceFacts, sample_point};
-pub use runner::{Checkpoints, Compactor, CycleReport, FaultHook};
+pub use runner::Compactor;

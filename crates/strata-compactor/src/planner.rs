@@ -24,15 +24,25 @@ pub struct TenantView {
     pub blocks: Vec<Arc<BlockMeta>>,
     /// Blocks with a `compacted.json`, and when they were marked.
     pub marked: BTreeMap<Uuid, DateTime<Utc>>,
-    /// Block directories with neither `meta.json` nor `compacted.json`: being written, or left
-    /// behind by a writer that died.
-    pub incomplete: Vec<Uuid>,
+    /// Block directories with neither `meta.json` nor `compacted.json` (being written, or left
+    /// behind by a writer that died), with when their newest object was written, by the
+    /// bucket's clock.
+    pub incomplete: BTreeMap<Uuid, DateTime<Utc>>,
+    /// Blocks whose `meta.json` exists but cannot be parsed (or names another block).
+    pub unparsable: BTreeSet<Uuid>,
+    /// Blocks whose data could not be read lately: left out of folds and jobs, dropped when
+    /// retention says so.
+    pub unreadable: BTreeSet<Uuid>,
     /// Every rollup segment with a `meta.json`, live or not.
     pub segments: Vec<Arc<RollupMeta>>,
     /// Segments with a `compacted.json`, and when they were marked.
     pub segments_marked: BTreeMap<Uuid, DateTime<Utc>>,
-    /// Segment directories with neither file.
-    pub segments_incomplete: Vec<Uuid>,
+    /// Segment directories with neither file, with their newest object's write time.
+    pub segments_incomplete: BTreeMap<Uuid, DateTime<Utc>>,
+    /// Segments whose `meta.json` cannot be parsed.
+    pub segments_unparsable: BTreeSet<Uuid>,
+    /// Segments whose data could not be read lately: left out of rollup merges.
+    pub segments_unreadable: BTreeSet<Uuid>,
 }
 
 /// Merge (and, when the tier moves on, filter) blocks into one.
@@ -78,10 +88,14 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Blocks retention drops (their spans are in rollups already): marked, nothing written.
     pub drops: Vec<Uuid>,
+    /// The drops whose spans never made it into rollups: blocks past the last kept tier whose
+    /// data could not be read to fold them.
+    pub uncounted_drops: Vec<Uuid>,
     /// Replaced blocks whose marker is missing (a compactor stopped before writing it).
     pub marks: Vec<Mark>,
-    /// Block entries to delete: marked longer than the grace period ago, half deleted, or
-    /// abandoned without a meta.
+    /// Block entries to delete: marked longer than the grace period ago, half deleted,
+    /// abandoned without a meta (nothing written to them for the grace period), or with a meta
+    /// that cannot be parsed once their ID says they are past retention.
     pub deletes: Vec<Uuid>,
     /// Rollup segment merges.
     pub rollup_jobs: Vec<RollupJob>,
@@ -106,6 +120,18 @@ impl Plan {
 pub fn owner(tenant: &TenantId, window: i64, shards: u32) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in tenant.as_str().bytes().chain(window.to_be_bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % shards.max(1)
+}
+
+/// The shard that deletes an entry: FNV-1a over the tenant and the entry's ID. Entries
+/// without a readable meta belong to no time window, so the ID decides; every entry has
+/// exactly one owner.
+pub fn entry_owner(tenant: &TenantId, id: Uuid, shards: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in tenant.as_str().bytes().chain(id.into_bytes()) {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
@@ -161,6 +187,17 @@ pub fn plan(
     for block in live.iter().filter(|b| owned(window_of(b))) {
         let target = policy.tier_for_age(age(now, block.end_time));
         let w = window_of(block);
+        if view.unreadable.contains(&block.block_id) {
+            // It cannot be read, so it cannot be folded, merged or rewritten; retention still
+            // drops it on time, its spans uncounted.
+            if target > block.retention_tier && policy.drops_everything(target) {
+                plan.drops.push(block.block_id);
+                if !covered(block) {
+                    plan.uncounted_drops.push(block.block_id);
+                }
+            }
+            continue;
+        }
         if target > block.retention_tier {
             if policy.drops_everything(target) && covered(block) {
                 plan.drops.push(block.block_id);
@@ -196,6 +233,7 @@ pub fn plan(
         .collect();
     for block in &live {
         if owned(window_of(block))
+            && !view.unreadable.contains(&block.block_id)
             && !covered(block)
             && !in_jobs.contains(&block.block_id)
             && !plan.folds.iter().any(|f| f.block_id == block.block_id)
@@ -212,7 +250,18 @@ pub fn plan(
         &view.marked,
         &view.blocks.iter().map(|b| b.block_id).collect(),
     );
-    plan.deletes = deletions(&view.marked, &view.incomplete, config.grace_period, now);
+    let expired = policy.drop_age().map(|age| age + config.grace_period);
+    plan.deletes = deletions(
+        tenant,
+        config,
+        &Leftovers {
+            marked: &view.marked,
+            incomplete: &view.incomplete,
+            unparsable: &view.unparsable,
+            expired,
+        },
+        now,
+    );
 
     plan_rollups(tenant, view, policy, config, now, &live_ids, &mut plan);
     plan
@@ -286,25 +335,52 @@ fn missing_marks<'a>(
         .collect()
 }
 
-/// Marked entries past the grace period, and entries without meta (abandoned, or half
-/// deleted) older than it.
+/// The entries of one kind (blocks or segments) that are not live, for [`deletions`].
+struct Leftovers<'a> {
+    marked: &'a BTreeMap<Uuid, DateTime<Utc>>,
+    incomplete: &'a BTreeMap<Uuid, DateTime<Utc>>,
+    unparsable: &'a BTreeSet<Uuid>,
+    /// How old an entry's ID must be for an unparsable meta to be deleted; `None`: never.
+    expired: Option<Duration>,
+}
+
+/// The entries this shard deletes: marked ones past the grace period; ones without meta that
+/// nothing has written to for the grace period (by the bucket's clock: a slow upload or a
+/// writer with a skewed clock keeps refreshing it); ones whose meta cannot be parsed once even
+/// the time in their ID is past retention and grace (data is never younger than the ID of the
+/// entry holding it).
 fn deletions(
-    marked: &BTreeMap<Uuid, DateTime<Utc>>,
-    incomplete: &[Uuid],
-    grace: Duration,
+    tenant: &TenantId,
+    config: &CompactorConfig,
+    entries: &Leftovers<'_>,
     now: DateTime<Utc>,
 ) -> Vec<Uuid> {
-    let mut out: Vec<Uuid> = marked
+    let grace = config.grace_period;
+    let mine = |id: &Uuid| entry_owner(tenant, *id, config.shards) == config.shard;
+    let marked = entries
+        .marked
         .iter()
         .filter(|(_, at)| past(now, **at, grace))
-        .map(|(id, _)| *id)
-        .collect();
-    out.extend(
-        incomplete
+        .map(|(id, _)| *id);
+    let abandoned = entries
+        .incomplete
+        .iter()
+        .filter(|(_, written)| past(now, **written, grace))
+        .map(|(id, _)| *id);
+    let expired =
+        entries
+            .unparsable
             .iter()
-            .filter(|id| uuid_time(**id).is_none_or(|made| past(now, made, grace))),
-    );
-    out
+            .copied()
+            .filter(|id| match (entries.expired, uuid_time(*id)) {
+                (Some(age), Some(made)) => past(now, made, age),
+                _ => false,
+            });
+    marked
+        .chain(abandoned)
+        .chain(expired)
+        .filter(|id| mine(id))
+        .collect()
 }
 
 fn plan_rollups(
@@ -336,6 +412,9 @@ fn plan_rollups(
         }
         if past(now, segment.end_time, policy.rollups_for()) {
             plan.rollup_drops.push(segment.segment_id);
+            continue;
+        }
+        if view.segments_unreadable.contains(&segment.segment_id) {
             continue;
         }
         // A fold segment is what marks its block as counted: it can be merged away only once
@@ -371,9 +450,14 @@ fn plan_rollups(
         &view.segments.iter().map(|s| s.segment_id).collect(),
     );
     plan.rollup_deletes = deletions(
-        &view.segments_marked,
-        &view.segments_incomplete,
-        config.grace_period,
+        tenant,
+        config,
+        &Leftovers {
+            marked: &view.segments_marked,
+            incomplete: &view.segments_incomplete,
+            unparsable: &view.segments_unparsable,
+            expired: Some(policy.rollups_for() + config.grace_period),
+        },
         now,
     );
 }

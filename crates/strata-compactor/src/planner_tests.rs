@@ -241,23 +241,197 @@ fn deletion_waits_for_the_grace_period() {
     let config = CompactorConfig::default();
     let (old, young, half_deleted) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let grace = chrono::Duration::from_std(config.grace_period).unwrap();
-    let abandoned = strata_block::catalog::uuid_floor(now() - grace - chrono::Duration::seconds(1));
-    let in_progress = strata_block::catalog::uuid_floor(now() - chrono::Duration::seconds(5));
     let view = TenantView {
         marked: BTreeMap::from([
             (old, now() - grace),
             (young, now() - grace + chrono::Duration::seconds(1)),
             (half_deleted, now() - grace - chrono::Duration::seconds(9)),
         ]),
-        incomplete: vec![abandoned, in_progress],
         ..TenantView::default()
     };
     let p = plan(&tenant(), &view, &runbook(), &config, now());
-    let mut expected = vec![old, half_deleted, abandoned];
+    let mut expected = vec![old, half_deleted];
     expected.sort();
     let mut got = p.deletes;
     got.sort();
     assert_eq!(got, expected);
+}
+
+/// Audit 5.5 item 1: an entry without meta was deleted once the time in its ID was older than
+/// the grace period. An ingester retrying an upload for longer than that, or one whose clock
+/// is behind, makes IDs that look abandoned while their objects are still being written.
+#[test]
+fn entries_without_meta_are_deleted_by_when_they_were_written_not_by_their_id() {
+    let config = CompactorConfig::default();
+    let grace = chrono::Duration::from_std(config.grace_period).unwrap();
+    let second = chrono::Duration::seconds(1);
+    let long_ago = strata_block::catalog::uuid_floor(now() - grace * 30);
+    let just_now = strata_block::catalog::uuid_floor(now() - second);
+    let slow_upload = long_ago;
+    let skewed_clock = strata_block::catalog::uuid_floor(now() - grace * 2);
+    let abandoned = Uuid::now_v7();
+    let view = TenantView {
+        incomplete: BTreeMap::from([
+            // An old ID, still being written to.
+            (slow_upload, now() - second),
+            // A writer whose clock is two grace periods behind, writing now.
+            (skewed_clock, now() - grace + second),
+            // A young ID (or a clock ahead) untouched for the grace period.
+            (abandoned, now() - grace),
+        ]),
+        segments_incomplete: BTreeMap::from([
+            // A fold segment is named after its block: an old ID, written now.
+            (just_now, now() - grace - second),
+            (long_ago, now()),
+        ]),
+        ..TenantView::default()
+    };
+    let p = plan(&tenant(), &view, &runbook(), &config, now());
+    assert_eq!(p.deletes, vec![abandoned]);
+    assert_eq!(p.rollup_deletes, vec![just_now]);
+}
+
+#[test]
+fn each_leftover_entry_is_deleted_by_exactly_one_shard() {
+    let grace = chrono::Duration::from_std(CompactorConfig::default().grace_period).unwrap();
+    let long_ago = now() - grace * 2;
+    let entries: Vec<Uuid> = (0..40).map(|_| Uuid::now_v7()).collect();
+    let view = TenantView {
+        marked: entries[..20].iter().map(|id| (*id, long_ago)).collect(),
+        incomplete: entries[20..].iter().map(|id| (*id, long_ago)).collect(),
+        segments_incomplete: entries.iter().map(|id| (*id, long_ago)).collect(),
+        ..TenantView::default()
+    };
+    let (mut blocks, mut segments, mut per_shard) = (Vec::new(), Vec::new(), Vec::new());
+    for shard in 0..3 {
+        let config = CompactorConfig {
+            shards: 3,
+            shard,
+            ..CompactorConfig::default()
+        };
+        let p = plan(&tenant(), &view, &runbook(), &config, now());
+        per_shard.push(p.deletes.len());
+        blocks.extend(p.deletes);
+        segments.extend(p.rollup_deletes);
+    }
+    blocks.sort();
+    segments.sort();
+    let mut all = entries;
+    all.sort();
+    assert_eq!(blocks, all);
+    assert_eq!(segments, all);
+    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+}
+
+/// Audit 2.4: an unreadable block went back into a fold or a job every cycle, and the job's
+/// failure stopped everything else.
+#[test]
+fn an_unreadable_block_is_planned_around_and_still_dropped_by_retention() {
+    let bad = block(in_window(100, 0), 0, 0, 10);
+    let good_a = block(in_window(200, 0), 0, 0, 10);
+    let good_b = block(in_window(300, 0), 0, 0, 10);
+    let bad_alone = block(in_window(100, 2), 0, 0, 10);
+    let month = 31 * 24 * HOUR;
+    let bad_expired = with(&block(month, 0, 0, 10), |m| m.rolled_up = false);
+    let bad_expired_counted = block(month + 5, 1, 1, 10);
+    let bad_week_old = block(8 * 24 * HOUR, 1, 1, 10);
+    let view = TenantView {
+        blocks: vec![
+            bad.clone(),
+            good_a.clone(),
+            good_b.clone(),
+            bad_alone.clone(),
+            bad_expired.clone(),
+            bad_expired_counted.clone(),
+            bad_week_old.clone(),
+        ],
+        unreadable: BTreeSet::from([
+            bad.block_id,
+            bad_alone.block_id,
+            bad_expired.block_id,
+            bad_expired_counted.block_id,
+            bad_week_old.block_id,
+        ]),
+        ..TenantView::default()
+    };
+    let p = plan(
+        &tenant(),
+        &view,
+        &runbook(),
+        &CompactorConfig::default(),
+        now(),
+    );
+    // The good blocks of the bad one's window merge without it.
+    assert_eq!(p.jobs.len(), 1, "{p:#?}");
+    assert_eq!(ids(&p.jobs[0].inputs), ids(&[good_a, good_b]));
+    // Nothing unreadable is folded or rewritten (the week-old one stays in its tier).
+    assert!(p.folds.is_empty(), "{p:#?}");
+    // Past the last kept tier, both go, and the one never folded is said to be uncounted.
+    let mut drops = p.drops.clone();
+    drops.sort();
+    assert_eq!(drops, ids(&[bad_expired.clone(), bad_expired_counted]));
+    assert_eq!(p.uncounted_drops, vec![bad_expired.block_id]);
+}
+
+#[test]
+fn unparsable_metas_are_deleted_once_their_id_is_past_retention_and_grace() {
+    let config = CompactorConfig::default();
+    let grace = chrono::Duration::from_std(config.grace_period).unwrap();
+    let retention = chrono::Duration::days(30);
+    let second = chrono::Duration::seconds(1);
+    let id_at = |at: DateTime<Utc>| strata_block::catalog::uuid_floor(at);
+    let expired = id_at(now() - retention - grace - second);
+    let in_grace = id_at(now() - retention - grace + second);
+    let young = id_at(now() - chrono::Duration::days(2));
+    let view = TenantView {
+        unparsable: BTreeSet::from([expired, in_grace, young]),
+        segments_unparsable: BTreeSet::from([expired, id_at(now() - chrono::Duration::days(401))]),
+        ..TenantView::default()
+    };
+    let p = plan(&tenant(), &view, &runbook(), &config, now());
+    assert_eq!(p.deletes, vec![expired]);
+    assert_eq!(
+        p.rollup_deletes,
+        vec![id_at(now() - chrono::Duration::days(401))]
+    );
+    // A policy that never drops never deletes them.
+    let keep = RetentionPolicy::keep_everything();
+    assert!(
+        plan(&tenant(), &view, &keep, &config, now())
+            .deletes
+            .is_empty()
+    );
+}
+
+#[test]
+fn unreadable_rollup_segments_are_not_merged_but_still_expire() {
+    let a = segment(HOUR, 60, vec![]);
+    let b = segment(HOUR + 60, 60, vec![]);
+    let bad = segment(HOUR + 120, 60, vec![]);
+    let bad_expired = segment(401 * 24 * HOUR, 3600, vec![]);
+    let view = TenantView {
+        segments: vec![a.clone(), b.clone(), bad.clone(), bad_expired.clone()],
+        segments_unreadable: BTreeSet::from([bad.segment_id, bad_expired.segment_id]),
+        ..TenantView::default()
+    };
+    let p = plan(
+        &tenant(),
+        &view,
+        &runbook(),
+        &CompactorConfig::default(),
+        now(),
+    );
+    assert_eq!(p.rollup_jobs.len(), 1, "{p:#?}");
+    let mut inputs: Vec<Uuid> = p.rollup_jobs[0]
+        .inputs
+        .iter()
+        .map(|s| s.segment_id)
+        .collect();
+    inputs.sort();
+    let mut expected = vec![a.segment_id, b.segment_id];
+    expected.sort();
+    assert_eq!(inputs, expected);
+    assert_eq!(p.rollup_drops, vec![bad_expired.segment_id]);
 }
 
 #[test]

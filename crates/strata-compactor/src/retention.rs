@@ -119,6 +119,15 @@ impl RetentionPolicy {
         matches!(self.tier(tier).map(|t| &t.keep), Some(Keep::None))
     }
 
+    /// The age from which a tier keeps no traces: everything older is dropped. `None` when
+    /// every tier keeps something.
+    pub fn drop_age(&self) -> Option<Duration> {
+        self.tiers
+            .iter()
+            .find(|t| matches!(t.keep, Keep::None))
+            .map(|t| t.after)
+    }
+
     fn tier(&self, tier: u32) -> Option<&Tier> {
         self.tiers.get(usize::try_from(tier).ok()?)
     }

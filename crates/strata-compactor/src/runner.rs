@@ -1,6 +1,10 @@
 //! The compactor's loop: per tenant, list the bucket into a [`TenantView`], plan, run the plan,
 //! write the tenant index. Thin around the pure planner; `now` is passed in so tests age data
 //! with an injected clock.
+//!
+//! One bad object costs only itself: every unit of work (a fold, a job, a mark, a rollup merge,
+//! a deletion, the index) fails alone, is logged and counted, and the cycle goes on; an entry
+//! that could not be read is remembered ([`UnreadableEntries`]) and planned around.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -8,10 +12,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use strata_block::catalog::{ListedEntry, delete_entry, list_entries, read_marker};
+use strata_block::catalog::ListedEntry;
 use strata_block::{
-    BlockConfig, BlockMeta, INDEX_FORMAT_VERSION, RollupMeta, TenantIndex, layout,
-    read_segment_meta, write_index,
+    BlockConfig, BlockMeta, INDEX_FORMAT_VERSION, RollupMeta, TenantIndex, write_index,
 };
 use strata_model::TenantId;
 use strata_storage::{Path, Storage};
@@ -19,72 +22,31 @@ use uuid::Uuid;
 
 use crate::config::{CompactorConfig, RetentionConfig};
 use crate::error::{Error, ForTenant, Result};
-use crate::jobs::{JobContext, JobOutcome};
-use crate::metrics::CompactorMetrics;
-use crate::planner::{Job, Plan, TenantView, plan};
+use crate::metrics::{CompactorMetrics, Work};
+use crate::planner::{TenantView, plan};
+use crate::report::CycleReport;
+use crate::unreadable::UnreadableEntries;
 
-/// A hook called at each step where a compactor could die; returning true stops the cycle
-/// there with [`Error::Stopped`]. For fault-injection tests.
-pub type FaultHook = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// The fault hook, if any.
-#[derive(Clone, Default)]
-pub struct Checkpoints(Option<FaultHook>);
-
-impl Checkpoints {
-    pub(crate) fn reach(&self, step: &str) -> Result<()> {
-        match &self.0 {
-            Some(hook) if hook(step) => Err(Error::Stopped(step.to_owned())),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// What one cycle did, all tenants.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CycleReport {
-    /// Block jobs run.
-    pub jobs: u64,
-    /// Blocks folded on their own.
-    pub folds: u64,
-    /// Blocks dropped by retention.
-    pub drops: u64,
-    /// Spans read by jobs.
-    pub spans_in: u64,
-    /// Spans written by jobs.
-    pub spans_out: u64,
-    /// Bytes read by jobs.
-    pub bytes_in: u64,
-    /// Bytes written by jobs.
-    pub bytes_out: u64,
-    /// Rollup merges run.
-    pub rollup_jobs: u64,
-    /// Rollup segments dropped by `rollups_for`.
-    pub rollup_drops: u64,
-    /// Entries (blocks and segments) deleted.
-    pub deleted: u64,
-    /// Markers written for replaced entries a stopped compactor left unmarked.
-    pub recovered_marks: u64,
+/// A tenant's listing: the planner's view plus the objects of each entry, for deletion.
+pub(crate) struct Listing {
+    pub(crate) view: TenantView,
+    pub(crate) blocks: BTreeMap<Uuid, ListedEntry>,
+    pub(crate) segments: BTreeMap<Uuid, ListedEntry>,
 }
 
 /// Runs compaction cycles over one bucket.
 pub struct Compactor {
-    storage: Storage,
-    config: CompactorConfig,
+    pub(crate) storage: Storage,
+    pub(crate) config: CompactorConfig,
     retention: RetentionConfig,
-    block_config: BlockConfig,
-    checkpoints: Checkpoints,
-    metrics: CompactorMetrics,
-    metas: Mutex<HashMap<Uuid, Arc<BlockMeta>>>,
-    segment_metas: Mutex<HashMap<Uuid, Arc<RollupMeta>>>,
-    markers: Mutex<HashMap<Uuid, DateTime<Utc>>>,
-}
-
-/// A tenant's listing: the planner's view plus the objects of each entry, for deletion.
-struct Listing {
-    view: TenantView,
-    blocks: BTreeMap<Uuid, ListedEntry>,
-    segments: BTreeMap<Uuid, ListedEntry>,
+    pub(crate) block_config: BlockConfig,
+    pub(crate) metrics: CompactorMetrics,
+    pub(crate) metas: Mutex<HashMap<Uuid, Arc<BlockMeta>>>,
+    pub(crate) segment_metas: Mutex<HashMap<Uuid, Arc<RollupMeta>>>,
+    pub(crate) markers: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+    /// Entries whose `meta.json` cannot be parsed (immutable, so remembered once found).
+    pub(crate) unparsable: Mutex<std::collections::HashSet<Uuid>>,
+    pub(crate) unreadable: UnreadableEntries,
 }
 
 impl Compactor {
@@ -101,18 +63,13 @@ impl Compactor {
             config,
             retention,
             block_config,
-            checkpoints: Checkpoints::default(),
             metrics,
             metas: Mutex::new(HashMap::new()),
             segment_metas: Mutex::new(HashMap::new()),
             markers: Mutex::new(HashMap::new()),
+            unparsable: Mutex::new(std::collections::HashSet::new()),
+            unreadable: UnreadableEntries::default(),
         }
-    }
-
-    /// Installs a fault-injection hook (tests).
-    pub fn with_fault_hook(mut self, hook: FaultHook) -> Self {
-        self.checkpoints = Checkpoints(Some(hook));
-        self
     }
 
     /// Runs a cycle every `compactor.cycle` until `shutdown` resolves. A failed cycle is logged
@@ -137,8 +94,10 @@ impl Compactor {
         }
     }
 
-    /// One cycle over every tenant, as of `now`. A tenant that fails does not stop the others;
-    /// the first error is returned after all were tried.
+    /// One cycle over every tenant, as of `now`. Work that fails is logged, counted (in the
+    /// report and the metrics) and left for a later cycle; the rest goes on. A tenant that
+    /// cannot be listed does not stop the others; the first such error is returned after all
+    /// were tried.
     pub async fn run_cycle(&self, now: DateTime<Utc>) -> Result<CycleReport> {
         let started = Instant::now();
         let tenants = self
@@ -155,14 +114,10 @@ impl Compactor {
             let Ok(tenant) = TenantId::new(&name) else {
                 continue;
             };
-            match self.tenant_cycle(&tenant, now, &mut report).await {
-                Ok(()) => {}
-                Err(e @ Error::Stopped(_)) => return Err(e),
-                Err(e) => {
-                    self.metrics.failures.inc();
-                    tracing::warn!(%tenant, error = %e, "compaction of the tenant failed");
-                    first_error.get_or_insert(e);
-                }
+            if let Err(e) = self.tenant_cycle(&tenant, now, &mut report).await {
+                self.metrics.failures.inc();
+                tracing::warn!(%tenant, error = %e, "compaction of the tenant failed");
+                first_error.get_or_insert(e);
             }
         }
         self.metrics.observe(&report, started.elapsed());
@@ -178,269 +133,68 @@ impl Compactor {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<()> {
-        let listing = self.list(tenant).await?;
+        let listing = self.list(tenant, now).await?;
         let policy = self.retention.policy_for(tenant.as_str());
         let plan = plan(tenant, &listing.view, &policy, &self.config, now);
         if !plan.is_empty() {
             tracing::debug!(%tenant, ?plan, "compaction plan");
             self.execute(tenant, &plan, &listing, &policy, now, report)
-                .await?;
+                .await;
         }
         if self.config.shard == 0 {
-            // The index says what a listing that began at `listed_at` (real time, not the
-            // planning clock) found: readers list what was written after it.
+            // Whatever failed above, the index is written: readers list what came after it.
+            // It says what a listing that began at `listed_at` (real time, not the planning
+            // clock) found.
             let listed_at = Utc::now();
-            let after = if plan.is_empty() {
-                listing
-            } else {
-                self.list(tenant).await?
+            let written = async {
+                let after = if plan.is_empty() {
+                    listing
+                } else {
+                    self.list(tenant, now).await?
+                };
+                self.write_index(tenant, &after, listed_at).await
             };
-            self.write_index(tenant, &after, listed_at).await?;
+            if let Err(e) = written.await {
+                self.failed(Work::Index, tenant, &[], &e, now, report);
+            }
         }
         Ok(())
     }
 
-    async fn execute(
+    /// Counts and logs a unit of work that failed, and remembers the entry it blames.
+    pub(crate) fn failed(
         &self,
+        work: Work,
         tenant: &TenantId,
-        plan: &Plan,
-        listing: &Listing,
-        policy: &crate::retention::RetentionPolicy,
+        ids: &[Uuid],
+        error: &Error,
         now: DateTime<Utc>,
         report: &mut CycleReport,
-    ) -> Result<()> {
-        let ctx = JobContext {
-            storage: self.storage.clone(),
-            tenant: tenant.clone(),
-            block_config: self.block_config.clone(),
-            bucket_seconds: seconds(self.config.rollups.bucket),
-            now,
-            checkpoints: self.checkpoints.clone(),
-        };
-        // Folds and jobs touch disjoint blocks: they run side by side, `concurrent_jobs` at a
-        // time, each a task of its own so decoding and encoding use every core. The first
-        // failure stops the others where they are (as a crash would), which is safe.
-        let mut tasks = tokio::task::JoinSet::new();
-        let limit = self.config.concurrent_jobs.max(1);
-        let work = plan
-            .folds
-            .iter()
-            .map(|b| Work::Fold(Arc::clone(b)))
-            .chain(plan.jobs.iter().map(|j| Work::Job(j.clone())));
-        for item in work {
-            while tasks.len() >= limit {
-                Self::collect(&mut tasks, report).await?;
+    ) {
+        report.failed += 1;
+        self.metrics.work_failed(work);
+        tracing::warn!(%tenant, work = work.name(), entries = ?ids, error = %error, "compaction work failed; the rest of the cycle goes on");
+        if let Some((entry, cause)) = error.blames() {
+            if self.unreadable.record(tenant, entry, cause, now) {
+                self.metrics.unreadable(work.object());
+                tracing::warn!(%tenant, %entry, retry_after = ?self.config.unreadable_retry, "an entry cannot be read; compacting around it");
             }
-            let (ctx, policy) = (ctx.clone(), policy.clone());
-            tasks.spawn(async move {
-                match item {
-                    Work::Fold(block) => ctx.fold_block(&block).await.map(|_| None),
-                    Work::Job(job) => ctx.run_job(&job, &policy).await.map(Some),
-                }
-            });
-        }
-        while !tasks.is_empty() {
-            Self::collect(&mut tasks, report).await?;
-        }
-        for id in &plan.drops {
-            ctx.mark(&layout::block_prefix(tenant, *id), *id, &[])
-                .await?;
-            report.drops += 1;
-        }
-        for mark in &plan.marks {
-            ctx.mark(
-                &layout::block_prefix(tenant, mark.id),
-                mark.id,
-                &mark.replaced_by,
-            )
-            .await?;
-            report.recovered_marks += 1;
-        }
-        let coarse = seconds(self.config.rollups.coarse_bucket);
-        for job in &plan.rollup_jobs {
-            ctx.run_rollup_job(job, coarse).await?;
-            report.rollup_jobs += 1;
-        }
-        for id in &plan.rollup_drops {
-            ctx.mark(&layout::rollup_prefix(tenant, *id), *id, &[])
-                .await?;
-            report.rollup_drops += 1;
-        }
-        for mark in &plan.rollup_marks {
-            ctx.mark(
-                &layout::rollup_prefix(tenant, mark.id),
-                mark.id,
-                &mark.replaced_by,
-            )
-            .await?;
-            report.recovered_marks += 1;
-        }
-        for (ids, entries) in [
-            (&plan.deletes, &listing.blocks),
-            (&plan.rollup_deletes, &listing.segments),
-        ] {
+        } else if matches!(error, Error::Panicked { .. }) {
+            // Which input made it panic is not known: each is planned around for a while, so
+            // at least the rest of the tenant is not held up every cycle.
             for id in ids {
-                if let Some(entry) = entries.get(id) {
-                    delete_entry(&self.storage, entry, |_| {
-                        self.checkpoints
-                            .reach(DELETING)
-                            .map_err(|_| strata_block::Error::Writer(DELETING.into()))
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        strata_block::Error::Writer(step) if step == DELETING => {
-                            Error::Stopped(step)
-                        }
-                        other => Error::Block {
-                            tenant: tenant.to_string(),
-                            source: Box::new(other),
-                        },
-                    })?;
-                    self.forget(*id);
-                    report.deleted += 1;
-                }
+                self.unreadable
+                    .record(tenant, *id, crate::unreadable::Cause::Data, now);
             }
         }
-        Ok(())
     }
 
-    /// Waits for one fold or job and adds what it did to `report`.
-    async fn collect(
-        tasks: &mut tokio::task::JoinSet<Result<Option<JobOutcome>>>,
-        report: &mut CycleReport,
-    ) -> Result<()> {
-        let Some(joined) = tasks.join_next().await else {
-            return Ok(());
-        };
-        let outcome = joined.map_err(|e| Error::Job {
-            tenant: String::new(),
-            inputs: Vec::new(),
-            message: format!("a compaction task failed: {e}"),
-        })??;
-        match outcome {
-            None => report.folds += 1,
-            Some(outcome) => {
-                report.jobs += 1;
-                report.spans_in += outcome.spans_in;
-                report.spans_out += outcome.spans_out;
-                report.bytes_in += outcome.bytes_in;
-                report.bytes_out += outcome.bytes_out;
-            }
-        }
-        Ok(())
-    }
-
-    fn forget(&self, id: Uuid) {
+    pub(crate) fn forget(&self, tenant: &TenantId, id: Uuid) {
         self.metas.lock().remove(&id);
         self.segment_metas.lock().remove(&id);
         self.markers.lock().remove(&id);
-    }
-
-    /// Lists a tenant's blocks and segments, reading the metas and markers not seen before.
-    async fn list(&self, tenant: &TenantId) -> Result<Listing> {
-        let blocks = list_entries(&self.storage, tenant, layout::BLOCKS_DIR)
-            .await
-            .for_tenant(tenant)?;
-        let segments = list_entries(&self.storage, tenant, layout::ROLLUPS_DIR)
-            .await
-            .for_tenant(tenant)?;
-        let mut view = TenantView::default();
-        for (id, entry) in &blocks {
-            if entry.has_meta
-                && let Some(meta) = self.block_meta(tenant, *id).await
-            {
-                view.blocks.push(meta);
-            }
-            if entry.has_marker {
-                let prefix = layout::block_prefix(tenant, *id);
-                view.marked
-                    .insert(*id, self.marker_time(&prefix, *id).await?);
-            }
-            if !entry.has_meta && !entry.has_marker {
-                view.incomplete.push(*id);
-            }
-        }
-        for (id, entry) in &segments {
-            if entry.has_meta {
-                match self.segment_meta(tenant, *id).await {
-                    Ok(meta) => view.segments.push(meta),
-                    Err(e) => {
-                        tracing::warn!(%tenant, segment = %id, error = %e, "ignoring a rollup segment whose meta cannot be read")
-                    }
-                }
-            }
-            if entry.has_marker {
-                let prefix = layout::rollup_prefix(tenant, *id);
-                view.segments_marked
-                    .insert(*id, self.marker_time(&prefix, *id).await?);
-            }
-            if !entry.has_meta && !entry.has_marker {
-                view.segments_incomplete.push(*id);
-            }
-        }
-        Ok(Listing {
-            view,
-            blocks,
-            segments,
-        })
-    }
-
-    async fn block_meta(&self, tenant: &TenantId, id: Uuid) -> Option<Arc<BlockMeta>> {
-        if let Some(meta) = self.metas.lock().get(&id) {
-            return Some(Arc::clone(meta));
-        }
-        let path = layout::meta_path(tenant, id);
-        let meta = match self.storage.get(&path).await {
-            Ok(bytes) => BlockMeta::parse(&bytes, path.as_ref()),
-            Err(e) => Err(e.into()),
-        };
-        match meta {
-            Ok(meta) if meta.block_id == id && meta.tenant == tenant.as_str() => {
-                let meta = Arc::new(meta);
-                self.metas.lock().insert(id, Arc::clone(&meta));
-                Some(meta)
-            }
-            Ok(_) => {
-                tracing::warn!(%path, "meta.json names another block or tenant; leaving the block alone");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(%path, error = %e, "cannot read meta.json; leaving the block alone");
-                None
-            }
-        }
-    }
-
-    async fn segment_meta(&self, tenant: &TenantId, id: Uuid) -> Result<Arc<RollupMeta>> {
-        if let Some(meta) = self.segment_metas.lock().get(&id) {
-            return Ok(Arc::clone(meta));
-        }
-        let meta = Arc::new(
-            read_segment_meta(&self.storage, tenant, id)
-                .await
-                .for_tenant(tenant)?,
-        );
-        self.segment_metas.lock().insert(id, Arc::clone(&meta));
-        Ok(meta)
-    }
-
-    async fn marker_time(&self, prefix: &Path, id: Uuid) -> Result<DateTime<Utc>> {
-        if let Some(at) = self.markers.lock().get(&id) {
-            return Ok(*at);
-        }
-        let at = match read_marker(&self.storage, prefix).await {
-            Ok(marker) => marker.compacted_at,
-            // A marker that cannot be parsed still means "replaced"; its grace starts now.
-            Err(strata_block::Error::Meta { .. }) => Utc::now(),
-            Err(e) => {
-                return Err(Error::Block {
-                    tenant: prefix.to_string(),
-                    source: Box::new(e),
-                });
-            }
-        };
-        self.markers.lock().insert(id, at);
-        Ok(at)
+        self.unparsable.lock().remove(&id);
+        self.unreadable.forget(tenant, id);
     }
 
     async fn write_index(
@@ -480,15 +234,10 @@ impl Compactor {
     }
 }
 
-/// One unit of a cycle's parallel work.
-enum Work {
-    Fold(Arc<BlockMeta>),
-    Job(Job),
-}
-
-/// The checkpoint before each object a deletion removes.
-const DELETING: &str = "deleting";
-
-fn seconds(d: std::time::Duration) -> u32 {
+pub(crate) fn seconds(d: std::time::Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

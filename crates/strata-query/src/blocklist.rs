@@ -104,6 +104,14 @@ impl Blocklist {
         true
     }
 
+    /// Whether the block is known to be replaced (marked, or named by another block).
+    pub fn is_replaced(&self, tenant: &TenantId, block: Uuid) -> bool {
+        self.tenants
+            .read()
+            .get(tenant)
+            .is_some_and(|t| t.gone.contains(&block) || t.vanished.contains(&block))
+    }
+
     /// Drops a block that was found deleted while a query read it; it is not added again.
     pub fn forget(&self, tenant: &TenantId, block: Uuid) {
         let mut all = self.tenants.write();
@@ -207,7 +215,10 @@ impl Blocklist {
 
     async fn read_meta(&self, tenant: &TenantId, id: Uuid) -> Option<Arc<BlockMeta>> {
         let path = layout::meta_path(tenant, id);
-        match self.storage.get(&path).await {
+        let read = self
+            .storage
+            .get_at_most(&path, strata_block::catalog::MAX_SMALL_OBJECT_BYTES);
+        match read.await {
             Ok(bytes) => match BlockMeta::parse(&bytes, path.as_ref()) {
                 Ok(meta) if meta.block_id == id && meta.tenant == tenant.as_str() => {
                     Some(Arc::new(meta))

@@ -14,6 +14,18 @@ pub enum Error {
     /// The request is not valid.
     #[error("{0}")]
     BadRequest(String),
+    /// Something failed on the server's side that is not storage or a block: a task that
+    /// panicked or was cancelled. Never the client's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A task that did not finish (it panicked, or was cancelled), as an internal error.
+    pub(crate) fn task(what: &str, e: &tokio::task::JoinError) -> Self {
+        tracing::error!(task = what, error = %e, "a query task failed");
+        Self::Internal(format!("{what} failed: {e}"))
+    }
 }
 
 impl Error {
@@ -22,7 +34,7 @@ impl Error {
         match self {
             Self::Storage(s) => s.is_not_found(),
             Self::Block(b) => b.is_not_found(),
-            Self::BadRequest(_) => false,
+            Self::BadRequest(_) | Self::Internal(_) => false,
         }
     }
 
@@ -30,7 +42,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::BadRequest(_) => ErrorKind::BadInput,
-            Self::Storage(_) | Self::Block(_) => ErrorKind::Internal,
+            Self::Storage(_) | Self::Block(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct QueryMetrics {
     pub(crate) blocks_inspected: Counter,
     pub(crate) bloom_skips: Counter,
     pub(crate) block_errors: Counter,
+    pub(crate) missing_blocks: Counter,
+    pub(crate) segment_errors: Counter,
     pub(crate) blocklist_blocks: Gauge,
 }
 
@@ -53,8 +55,18 @@ impl QueryMetrics {
         );
         r.register(
             "strata_query_block_errors",
-            "Blocks that could not be read during a query",
+            "Blocks (or their tag summaries) that could not be read during a query (the answer was partial)",
             self.block_errors.clone(),
+        );
+        r.register(
+            "strata_query_missing_blocks",
+            "Blocks whose data or bloom shard was missing during a query while nothing said they were replaced (the answer was partial)",
+            self.missing_blocks.clone(),
+        );
+        r.register(
+            "strata_query_segment_errors",
+            "Rollup segments that could not be read for stats (the answer was partial)",
+            self.segment_errors.clone(),
         );
         r.register(
             "strata_query_blocklist_blocks",

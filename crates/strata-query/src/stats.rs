@@ -4,10 +4,11 @@
 //! within the sketch's relative accuracy.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use strata_block::catalog::{list_entries, superseded};
 use strata_block::{RollupCell, RollupMeta, layout, read_segment, read_segment_meta};
 use strata_model::TenantId;
@@ -51,12 +52,14 @@ pub struct StatsResult {
     pub segments_read: usize,
     /// Narrowest bucket seen, seconds (the time resolution of the answer).
     pub bucket_seconds: u32,
+    /// Set when segments could not be read, so the figures may be short.
+    pub partial: Option<String>,
 }
 
 impl Querier {
     /// Figures per operation for `tenant` from its rollups.
     pub async fn stats(&self, tenant: &TenantId, request: &StatsRequest) -> Result<StatsResult> {
-        let segments = self.live_segments(tenant).await?;
+        let (segments, unreadable_metas) = self.live_segments(tenant).await?;
         let (start, end) = (request.start.timestamp(), request.end.timestamp());
         let wanted: Vec<Arc<RollupMeta>> = segments
             .into_iter()
@@ -66,15 +69,39 @@ impl Querier {
         let read: Vec<_> = futures::stream::iter(wanted.iter().cloned())
             .map(|meta| {
                 let storage = storage.clone();
-                async move { read_segment(&storage, &meta).await }
+                async move {
+                    // A decoder that panics on a hostile segment costs that segment only.
+                    let read = AssertUnwindSafe(read_segment(&storage, &meta))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(strata_block::Error::Corrupt {
+                                block: meta.segment_id.to_string(),
+                                what: "rollup segment: the reader panicked".into(),
+                            })
+                        });
+                    (meta.segment_id, read)
+                }
             })
             .buffer_unordered(8)
             .collect()
             .await;
         let mut operations: BTreeMap<(String, String, i32), RollupCell> = BTreeMap::new();
         let mut bucket_seconds = u32::MAX;
-        for rollup in read {
-            for (key, cell) in rollup?.rows() {
+        let mut failed = 0usize;
+        for (segment, rollup) in read {
+            let rollup = match rollup {
+                Ok(rollup) => rollup,
+                Err(e) => {
+                    // Compacted away since it was listed: its rows are in its replacement,
+                    // which this answer may miss too; either way the figures may be short.
+                    failed += 1;
+                    self.metrics.segment_errors.inc();
+                    tracing::warn!(%tenant, %segment, error = %e, "could not read a rollup segment; answering without it");
+                    continue;
+                }
+            };
+            for (key, cell) in rollup.rows() {
                 if key.bucket_start < start
                     || key.bucket_start >= end
                     || request.service.as_ref().is_some_and(|s| *s != key.service)
@@ -93,6 +120,12 @@ impl Querier {
             }
         }
         Ok(StatsResult {
+            partial: (failed + unreadable_metas > 0).then(|| {
+                format!(
+                    "{} rollup segments could not be read; the figures may be short",
+                    failed + unreadable_metas
+                )
+            }),
             operations: operations
                 .into_iter()
                 .map(|((service, name, kind), cell)| OperationStats {
@@ -111,9 +144,11 @@ impl Querier {
         })
     }
 
-    /// The tenant's live rollup segments (one listing; metas read once and cached).
-    async fn live_segments(&self, tenant: &TenantId) -> Result<Vec<Arc<RollupMeta>>> {
+    /// The tenant's live rollup segments (one listing; metas read once and cached), and how
+    /// many segments' metas could not be read.
+    async fn live_segments(&self, tenant: &TenantId) -> Result<(Vec<Arc<RollupMeta>>, usize)> {
         let entries = list_entries(&self.storage, tenant, layout::ROLLUPS_DIR).await?;
+        let mut unreadable_metas = 0;
         let mut metas: Vec<Arc<RollupMeta>> = Vec::new();
         let mut marked: Vec<Uuid> = Vec::new();
         for (id, entry) in &entries {
@@ -133,7 +168,12 @@ impl Querier {
                         meta
                     }
                     Err(strata_block::Error::Storage(e)) if e.is_not_found() => continue,
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        unreadable_metas += 1;
+                        self.metrics.segment_errors.inc();
+                        tracing::warn!(%tenant, segment = %id, error = %e, "could not read a rollup segment's meta.json; answering without it");
+                        continue;
+                    }
                 },
             };
             metas.push(meta);
@@ -141,9 +181,10 @@ impl Querier {
         let gone = superseded(marked, metas.iter().map(|m| m.compacted_from.as_slice()));
         let mut cache = self.segment_metas.lock();
         cache.retain(|id, _| entries.contains_key(id));
-        Ok(metas
+        let live = metas
             .into_iter()
             .filter(|m| !gone.contains(&m.segment_id))
-            .collect())
+            .collect();
+        Ok((live, unreadable_metas))
     }
 }

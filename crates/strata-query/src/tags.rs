@@ -21,7 +21,8 @@ pub struct TagDiscovery {
     pub storage_bytes: u64,
     /// Blocks whose summaries were used.
     pub blocks: u64,
-    /// Set when values may be missing because ingesters did not answer.
+    /// Set when values may be missing: ingesters that did not answer, blocks whose tag summary
+    /// could not be read.
     pub partial: Option<String>,
 }
 
@@ -76,9 +77,12 @@ impl Querier {
                         return Ok(summary);
                     }
                     let tenant = TenantId::new(&meta.tenant)
-                        .map_err(|e| crate::Error::BadRequest(format!("block tenant: {e}")))?;
+                        .map_err(|e| crate::Error::Internal(format!("block tenant: {e}")))?;
                     let path = layout::tags_path(&tenant, meta.block_id);
-                    let summary = match self.storage.get(&path).await {
+                    let read = self
+                        .storage
+                        .get_at_most(&path, strata_block::catalog::MAX_SMALL_OBJECT_BYTES);
+                    let summary = match read.await {
                         Ok(bytes) => {
                             stats.record(bytes.len());
                             TagSummary::parse(&bytes, path.as_ref())?
@@ -99,6 +103,7 @@ impl Querier {
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
+        let mut failed = 0;
         for summary in summaries {
             match summary {
                 Ok(s) => {
@@ -107,10 +112,19 @@ impl Querier {
                 }
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
+                    failed += 1;
                     self.metrics.block_errors.inc();
                     tracing::warn!(%tenant, error = %e, "could not read a block's tag summary");
                 }
             }
+        }
+        if failed > 0 {
+            let message =
+                format!("{failed} blocks' tag summaries could not be read; tags may be missing");
+            out.partial = Some(match out.partial.take() {
+                Some(before) => format!("{before}; {message}"),
+                None => message,
+            });
         }
         out.storage_bytes = stats.bytes();
         Ok(out)

@@ -4,14 +4,15 @@
 //! ID.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use strata_block::{
-    BlockFile, BlockMeta, BloomShard, ReadStats, TagSummary, open_block_file, read_bloom_shard,
-    read_trace,
+    BlockFile, BlockMeta, BloomShard, ReadStats, TagSummary, layout, open_block_file,
+    read_bloom_shard, read_trace,
 };
 use strata_model::{Span, TenantId, TraceId};
 use strata_storage::Storage;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::blocklist::Blocklist;
 use crate::cache::ByteCache;
 use crate::config::QueryConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::QueryMetrics;
 use crate::recent::RecentSource;
 
@@ -198,16 +199,23 @@ impl Querier {
             .map(|meta| {
                 let stats = Arc::clone(&stats);
                 async move {
-                    (
-                        meta.block_id,
-                        self.search_block(&meta, trace_id, &stats).await,
-                    )
+                    // A reader that panics on a hostile block costs that block only.
+                    let read = AssertUnwindSafe(self.search_block(&meta, trace_id, &stats))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Error::Internal(format!(
+                                "reading block {} panicked",
+                                meta.block_id
+                            )))
+                        });
+                    (meta.block_id, read)
                 }
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
-        let mut failed = 0;
+        let (mut failed, mut missing) = (0, 0);
         for (block, result) in results {
             match result {
                 Ok(None) => lookup.bloom_skips += 1,
@@ -216,9 +224,9 @@ impl Querier {
                     spans.extend(found);
                 }
                 Err(e) if e.is_not_found() => {
-                    // Compacted away since the blocklist was read; its spans are in its successor.
-                    tracing::debug!(%block, "block vanished during the lookup");
-                    self.blocklist.forget(tenant, block);
+                    if self.vanished(tenant, block, &e).await == Vanished::Lost {
+                        missing += 1;
+                    }
                 }
                 Err(e) => {
                     failed += 1;
@@ -236,7 +244,8 @@ impl Querier {
         lookup.truncated = truncated.is_some();
         let failed = (failed > 0)
             .then(|| format!("{failed} blocks could not be read; the trace may be incomplete"));
-        let reasons: Vec<String> = [truncated, failed, unreachable]
+        let missing = (missing > 0).then(|| missing_message(missing));
+        let reasons: Vec<String> = [truncated, failed, missing, unreachable]
             .into_iter()
             .flatten()
             .collect();
@@ -248,6 +257,36 @@ impl Querier {
         lookup.storage_reads = stats.reads();
         lookup.storage_bytes = stats.bytes();
         Ok(lookup)
+    }
+
+    /// What a block found missing while a query read it means. The compactor deletes a
+    /// block's objects only once it is marked (replaced, or dropped by retention), `meta.json`
+    /// first: a marker, a replacement the blocklist knows, or a meta gone too say it was meant
+    /// to go, and skipping it loses nothing (it is forgotten, quietly). Anything else is data
+    /// lost or not there (a meta pointing at nothing, a bloom shard missing): counted, and the
+    /// answer is partial.
+    pub(crate) async fn vanished(&self, tenant: &TenantId, block: Uuid, error: &Error) -> Vanished {
+        let prefix = layout::block_prefix(tenant, block);
+        let replaced = self.blocklist.is_replaced(tenant, block)
+            || self
+                .storage
+                .size(&prefix.clone().join(layout::COMPACTED_FILE))
+                .await
+                .is_ok()
+            || self
+                .storage
+                .size(&layout::meta_path(tenant, block))
+                .await
+                .is_err_and(|e| e.is_not_found());
+        if replaced {
+            tracing::debug!(%tenant, %block, "block compacted away during a query");
+            self.blocklist.forget(tenant, block);
+            Vanished::Replaced
+        } else {
+            self.metrics.missing_blocks.inc();
+            tracing::warn!(%tenant, %block, %error, "an object of a block is missing and nothing says the block was replaced; answering without it");
+            Vanished::Lost
+        }
     }
 
     /// `None` when the bloom filter rules the block out; the block's spans of the trace otherwise.
@@ -276,6 +315,22 @@ impl Querier {
             read_trace(&self.storage, meta, &file, trace_id, stats).await?,
         ))
     }
+}
+
+/// What a block found missing during a query was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Vanished {
+    /// Replaced or dropped by the compactor: nothing is lost by skipping it.
+    Replaced,
+    /// Its data is gone (or not visible) while its meta says it exists.
+    Lost,
+}
+
+/// The partial-answer message for `n` blocks whose data is missing.
+pub(crate) fn missing_message(n: usize) -> String {
+    format!(
+        "{n} blocks are missing data (not replaced by compaction); the answer may be incomplete"
+    )
 }
 
 /// De-duplicates by span ID (copies come from several blocks, from the ingester, and from WAL

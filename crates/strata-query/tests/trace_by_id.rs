@@ -411,3 +411,182 @@ async fn a_block_deleted_under_the_querier_is_skipped_quietly_and_not_added_agai
     querier.poll_blocklist().await.unwrap();
     assert!(querier.blocklist().blocks(&tenant()).is_empty());
 }
+
+/// Every span of `traces`, one block per chunk of `per_block` traces.
+async fn blocks_of(storage: &Storage, traces: &[Vec<Span>], per_block: usize) -> Vec<BlockMeta> {
+    let mut metas = Vec::new();
+    for chunk in traces.chunks(per_block) {
+        metas.push(write_block(storage, chunk.iter().flatten().cloned().collect()).await);
+    }
+    metas
+}
+
+fn search_everything() -> strata_query::SearchRequest {
+    strata_query::SearchRequest {
+        query: Arc::new(strata_traceql::parse("{ }").unwrap()),
+        limit: 10_000,
+        spans_per_spanset: 0,
+        range: None,
+        min_duration_nanos: None,
+        max_duration_nanos: None,
+    }
+}
+
+/// Audit 2.5: a block whose data (or bloom shard) was missing was skipped as "compacted away"
+/// without marking the answer partial, even when nothing said it had been replaced: a meta
+/// pointing at deleted data, a lifecycle rule on the bucket, a lost upload all went unseen.
+#[tokio::test]
+async fn a_block_missing_data_that_nothing_replaced_makes_answers_partial() {
+    let traces = workload_traces(21, 30);
+    let storage = Storage::in_memory();
+    let metas = blocks_of(&storage, &traces, 10).await;
+    // Block 0 loses its data, block 1 its bloom shard; block 2 is whole.
+    let data = strata_block::layout::data_path(&tenant(), metas[0].block_id);
+    storage.delete(&data).await.unwrap();
+    let bloom = strata_block::layout::bloom_path(&tenant(), metas[1].block_id, 0);
+    storage.delete(&bloom).await.unwrap();
+    let querier = querier(storage.clone(), strata_query::RecentSource::None);
+    querier.poll_blocklist().await.unwrap();
+
+    let lost = querier
+        .find_trace(&tenant(), &traces[3][0].trace_id, None)
+        .await
+        .unwrap();
+    let partial = lost
+        .partial
+        .expect("a trace in a block without data is partial");
+    assert!(partial.contains("missing data"), "{partial}");
+    let no_bloom = querier
+        .find_trace(&tenant(), &traces[13][0].trace_id, None)
+        .await
+        .unwrap();
+    assert!(
+        no_bloom.partial.is_some(),
+        "a missing bloom shard is partial"
+    );
+    let whole = querier
+        .find_trace(&tenant(), &traces[23][0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(whole.spans.len(), traces[23].len());
+
+    let result = querier
+        .search(&tenant(), search_everything())
+        .await
+        .unwrap();
+    assert_eq!(result.traces.len(), 20, "the two blocks with data answer");
+    assert!(
+        result
+            .partial
+            .as_deref()
+            .is_some_and(|p| p.contains("missing data")),
+        "{:?}",
+        result.partial
+    );
+    // Still in the blocklist: a real loss is reported at every query, not forgotten.
+    assert_eq!(querier.blocklist().blocks(&tenant()).len(), 3);
+
+    // Once the compactor marks them replaced, they are skipped quietly and forgotten.
+    for meta in &metas[..2] {
+        let marker = strata_block::catalog::CompactedMarker {
+            id: meta.block_id,
+            compacted_at: Utc::now(),
+            replaced_by: vec![],
+        };
+        let prefix = strata_block::layout::block_prefix(&tenant(), meta.block_id);
+        strata_block::catalog::mark_compacted(&storage, &prefix, &marker)
+            .await
+            .unwrap();
+    }
+    let quiet = querier
+        .find_trace(&tenant(), &traces[3][0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(quiet.partial, None);
+    assert_eq!(querier.blocklist().blocks(&tenant()).len(), 1);
+}
+
+/// Audit 2.3 and 2.4: one corrupt object — block data, a bloom shard, a tag summary, a rollup
+/// segment — must cost only itself: every answer comes from the rest and says it is partial.
+/// Stats failed whole on one unreadable segment.
+#[tokio::test]
+async fn corrupt_objects_cost_only_themselves_in_every_answer() {
+    let traces = workload_traces(31, 40);
+    let storage = Storage::in_memory();
+    let metas = blocks_of(&storage, &traces, 10).await;
+    let garbage = |len: usize| bytes::Bytes::from(vec![0xa5; len]);
+    // Block 0: data of the right size but garbage; block 1: a garbage bloom shard; block 2: a
+    // garbage tags.json; block 3 is whole.
+    let data0 = strata_block::layout::data_path(&tenant(), metas[0].block_id);
+    storage
+        .put(&data0, garbage(metas[0].data_size as usize))
+        .await
+        .unwrap();
+    let bloom1 = strata_block::layout::bloom_path(&tenant(), metas[1].block_id, 0);
+    storage.put(&bloom1, garbage(64)).await.unwrap();
+    let tags2 = strata_block::layout::tags_path(&tenant(), metas[2].block_id);
+    storage.put(&tags2, garbage(64)).await.unwrap();
+    // Two rollup segments, one of them garbage once written.
+    let mut counted = 0;
+    let mut segments = Vec::new();
+    for chunk in [&traces[20..30], &traces[30..40]] {
+        let mut rollup = strata_block::Rollup::new();
+        for span in chunk.iter().flatten() {
+            rollup.add_span(span, 60);
+        }
+        let (meta, data) =
+            strata_block::encode_segment(&tenant(), uuid::Uuid::now_v7(), &rollup, vec![], vec![])
+                .unwrap();
+        strata_block::upload_segment(&storage, &meta, data)
+            .await
+            .unwrap();
+        segments.push(meta);
+    }
+    counted += traces[30..40].iter().map(Vec::len).sum::<usize>() as u64;
+    let bad_segment =
+        strata_block::layout::rollup_prefix(&tenant(), segments[0].segment_id).join("data.parquet");
+    storage.put(&bad_segment, garbage(200)).await.unwrap();
+
+    let querier = querier(storage.clone(), strata_query::RecentSource::None);
+    querier.poll_blocklist().await.unwrap();
+
+    // Trace by ID: a trace of the corrupt block is partial, one behind the bad bloom too.
+    for i in [2, 12] {
+        let found = querier
+            .find_trace(&tenant(), &traces[i][0].trace_id, None)
+            .await
+            .unwrap();
+        assert!(found.partial.is_some(), "trace {i}: {found:?}");
+    }
+    let found = querier
+        .find_trace(&tenant(), &traces[35][0].trace_id, None)
+        .await
+        .unwrap();
+    assert_eq!(found.spans.len(), traces[35].len());
+
+    // Search: the readable blocks' traces, and partial.
+    let result = querier
+        .search(&tenant(), search_everything())
+        .await
+        .unwrap();
+    assert_eq!(result.traces.len(), 30, "{:?}", result.metrics);
+    assert_eq!(result.metrics.failed_blocks, 1);
+    assert!(result.partial.is_some());
+
+    // Tags: the other blocks' names, and partial.
+    let tags = querier.tags(&tenant(), None).await.unwrap();
+    assert_eq!(tags.blocks, 3);
+    assert!(tags.partial.is_some());
+
+    // Stats: the readable segment's figures, and partial.
+    let request = strata_query::StatsRequest {
+        service: None,
+        name: None,
+        start: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+        end: Utc::now() + chrono::Duration::days(1),
+    };
+    let stats = querier.stats(&tenant(), &request).await.unwrap();
+    let spans: u64 = stats.operations.iter().map(|o| o.cell.spans).sum();
+    assert_eq!(spans, counted);
+    assert!(stats.partial.is_some());
+}

@@ -15,6 +15,16 @@ pub enum Error {
         /// The object's path.
         path: String,
     },
+    /// An object is larger than its reader accepts; it was not read.
+    #[error("object {path} is {size} bytes, over the {max} bytes it may have")]
+    TooLarge {
+        /// The object's path.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The most the reader accepts.
+        max: u64,
+    },
     /// The backend failed (after its own retries).
     #[error("object storage {op} {path}: {source}")]
     Backend {
@@ -56,6 +66,12 @@ impl Error {
     /// Whether the error means the object is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether the backend failed the request (an outage, a timeout, a refusal): worth
+    /// trying again, and not the object's fault.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(self, Self::Backend { .. })
     }
 }
 

@@ -5,9 +5,15 @@
 //! This crate deals in paths and bytes only. It knows nothing of blocks, tenants or traces; the
 //! key layout belongs to `strata-block`. Retries with backoff on transient errors are done by the
 //! `object_store` client itself (configured from [`RetryConfig`]), so they are not repeated here.
+//!
+//! With the `testing` feature (enabled only from other crates' dev-dependencies), [`faults`]
+//! offers a decorator that fails or stops requests by rule, so tests inject storage faults from
+//! outside the code under test.
 
 mod config;
 mod error;
+#[cfg(feature = "testing")]
+pub mod faults;
 mod metrics;
 mod store;
 

@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -16,13 +17,16 @@ use crate::config::{StorageBackend, StorageConfig};
 use crate::error::{Error, Result};
 use crate::metrics::StorageMetrics;
 
-/// An object's path and size, as listed.
+/// An object's path, size and last write, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Full path of the object.
     pub path: Path,
     /// Size in bytes.
     pub size: u64,
+    /// When the object was last written, by the store's clock (the bucket's `Last-Modified`,
+    /// the file's mtime on local disk).
+    pub last_modified: DateTime<Utc>,
 }
 
 /// A handle on object storage. Cheap to clone; clones share the connection pool and metrics.
@@ -139,12 +143,51 @@ impl Storage {
         &self.metrics
     }
 
+    /// This storage seen through `faults`, which can fail or stop its requests (tests). The
+    /// copy shares the backend and the metrics.
+    #[cfg(feature = "testing")]
+    pub fn with_faults(&self, faults: &crate::faults::Faults) -> Self {
+        Self {
+            store: Arc::new(crate::faults::FaultyStore::new(
+                Arc::clone(&self.store),
+                faults.clone(),
+            )),
+            metrics: self.metrics.clone(),
+            description: format!("{} (faults injected)", self.description).into(),
+        }
+    }
+
     /// Reads a whole object.
     pub async fn get(&self, path: &Path) -> Result<Bytes> {
         let result = async { self.store.get(path).await?.bytes().await }.await;
         let bytes = self.observe("get", path, result)?;
         self.metrics.read(bytes.len());
         Ok(bytes)
+    }
+
+    /// Reads a whole object of at most `max` bytes; a larger one is refused with
+    /// [`Error::TooLarge`] before its body is read (for objects whose size the reader cannot
+    /// trust, so that one huge object cannot exhaust memory).
+    pub async fn get_at_most(&self, path: &Path, max: u64) -> Result<Bytes> {
+        let result = async {
+            let found = self.store.get(path).await?;
+            if found.meta.size > max {
+                return Ok(Err(found.meta.size));
+            }
+            found.bytes().await.map(Ok)
+        }
+        .await;
+        match self.observe("get", path, result)? {
+            Ok(bytes) => {
+                self.metrics.read(bytes.len());
+                Ok(bytes)
+            }
+            Err(size) => Err(Error::TooLarge {
+                path: path.to_string(),
+                size,
+                max,
+            }),
+        }
     }
 
     /// Reads the bytes `range` of an object.
@@ -212,6 +255,7 @@ impl Storage {
             .map_ok(|meta| ObjectInfo {
                 path: meta.location,
                 size: meta.size,
+                last_modified: meta.last_modified,
             })
             .try_collect::<Vec<_>>()
             .await;
@@ -289,7 +333,15 @@ mod tests {
         let mut dirs = storage.list_dirs(&Path::from("t1/blocks")).await.unwrap();
         dirs.sort();
         assert_eq!(dirs, vec!["b1", "b2"]);
-        assert_eq!(storage.list(&Path::from("t1")).await.unwrap().len(), 2);
+        let listed = storage.list(&Path::from("t1")).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        for object in &listed {
+            let age = Utc::now() - object.last_modified;
+            assert!(
+                age < chrono::Duration::minutes(1) && age > chrono::Duration::minutes(-1),
+                "{object:?}"
+            );
+        }
         let after = storage
             .list_after(&Path::from("t1/blocks"), &Path::from("t1/blocks/b1/zzz"))
             .await
@@ -303,6 +355,20 @@ mod tests {
                 .unwrap_err()
                 .is_not_found()
         );
+        assert_eq!(storage.get_at_most(&a, 10).await.unwrap().len(), 10);
+        let refused = storage.get_at_most(&a, 9).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::TooLarge {
+                    size: 10,
+                    max: 9,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(!refused.is_backend_failure() && !refused.is_not_found());
         assert!(matches!(
             storage.put_if_absent(&b, Bytes::new()).await,
             Err(Error::AlreadyExists { .. })
@@ -311,7 +377,7 @@ mod tests {
         storage.delete(&a).await.unwrap();
         assert!(storage.get(&a).await.unwrap_err().is_not_found());
         assert_eq!(storage.metrics().requests("get_range"), 1);
-        assert_eq!(storage.metrics().bytes_read(), 3);
+        assert_eq!(storage.metrics().bytes_read(), 13);
         assert_eq!(storage.metrics().bytes_written(), 12);
     }
 

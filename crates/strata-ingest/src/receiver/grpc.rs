@@ -165,6 +165,7 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
+        .layer(super::panics::grpc_layer())
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -54,6 +54,7 @@ pub fn router(ingester: Arc<Ingester>, max_body_bytes: usize, multitenancy: bool
             max_body_bytes,
             multitenancy,
         })
+        .layer(super::panics::http_layer())
 }
 
 async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body) -> Response {

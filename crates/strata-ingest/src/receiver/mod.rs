@@ -6,6 +6,7 @@
 
 pub mod grpc;
 pub mod http;
+mod panics;
 pub mod status;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use strata_model::{TENANT_HEADER, TenantId, TraceId, tenant_from_header};
 use tonic::{Request, Response, Status};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use super::wire::{self, MAX_MESSAGE_BYTES, proto};
 use super::{RecentData, local, search_local};
@@ -14,6 +15,25 @@ use crate::search::{SearchRequest, plan};
 use crate::trace_by_id::TimeRange;
 
 type Server = proto::ingester_server::IngesterServer<IngesterService>;
+
+/// The handler a [`CatchPanicLayer`] calls with a panic's payload.
+type OnPanic = fn(
+    Box<dyn std::any::Any + Send + 'static>,
+) -> tonic::codegen::http::Response<tonic::body::Body>;
+
+/// Makes a panic while answering a querier an `INTERNAL` status and an error log line (the
+/// querier then names this ingester in a partial answer) instead of a reset stream.
+fn catch_panics() -> CatchPanicLayer<OnPanic> {
+    CatchPanicLayer::custom(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        tracing::error!(panic = %message, "an internal API request panicked");
+        Status::internal("internal error: the request failed on the ingester").into_http()
+    })
+}
 
 /// Serves an ingester's recent data to queriers.
 pub struct IngesterService {
@@ -41,6 +61,7 @@ impl IngesterService {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         tonic::transport::Server::builder()
+            .layer(catch_panics())
             .add_service(server)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
@@ -176,6 +197,55 @@ mod tests {
                 .insert(TENANT_HEADER, tenant.parse().unwrap());
         }
         request
+    }
+
+    /// Recent data whose every answer panics (a bug).
+    struct Broken;
+
+    impl RecentData for Broken {
+        fn find_trace(&self, _: &TenantId, _: &TraceId) -> Vec<Span> {
+            panic!("a bug in find_trace")
+        }
+        fn recent_blocks(&self, _: &TenantId) -> Vec<BlockMeta> {
+            Vec::new()
+        }
+        fn recent_traces(&self, _: &TenantId) -> Vec<Vec<Span>> {
+            panic!("a bug in recent_traces")
+        }
+        fn recent_tags(&self, _: &TenantId) -> TagSummary {
+            panic!("a bug in recent_tags")
+        }
+    }
+
+    /// Review E3: a panic in an internal API handler reset the stream with nothing logged.
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_internal_over_the_wire() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(IngesterService::new(Arc::new(Broken), false).serve(
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let mut client = proto::ingester_client::IngesterClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let status = client.tags(proto::TagsRequest {}).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        let status = client
+            .find_trace(proto::FindTraceRequest {
+                trace_id: vec![1; 16],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        // The server survives it.
+        let status = client.tags(proto::TagsRequest {}).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -14,9 +14,11 @@ mod row;
 mod spanset;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
+use futures::FutureExt;
 use strata_block::schema::col;
 use strata_block::{
     BlockFile, BlockMeta, Prune, PruneOp, PruneValue, ReadStats, read_rows, scan_block,
@@ -27,7 +29,7 @@ use strata_storage::Storage;
 use strata_traceql::Query;
 
 use crate::error::{Error, Result};
-use crate::trace_by_id::{Querier, TimeRange};
+use crate::trace_by_id::{Querier, TimeRange, Vanished, missing_message};
 pub(crate) use plan::{Plan, plan};
 use row::{BatchView, Evaluator, Value};
 use spanset::{Cand, TraceEval};
@@ -160,6 +162,11 @@ pub struct SearchResult {
 impl Querier {
     /// Runs a TraceQL search for `tenant`.
     pub async fn search(&self, tenant: &TenantId, request: SearchRequest) -> Result<SearchResult> {
+        if request.limit == 0 {
+            return Err(Error::BadRequest(
+                "a search's limit must be above zero".into(),
+            ));
+        }
         let plan = Arc::new(plan(Arc::clone(&request.query))?);
         let request = Arc::new(request);
         self.metrics.searches.inc();
@@ -190,6 +197,7 @@ impl Querier {
         // `query.concurrency` at a time, so a search that the newest blocks satisfy reads little.
         let mut next = 0;
         let mut wave = 1;
+        let mut missing = 0;
         while next < blocks.len() {
             let end = (next + wave).min(blocks.len());
             let outcomes: Vec<(Arc<BlockMeta>, Result<BatchOutcome>)> =
@@ -202,9 +210,18 @@ impl Querier {
                     );
                     let meta = Arc::clone(meta);
                     async move {
-                        let outcome = self
-                            .search_one_block(Arc::clone(&meta), plan, request, prune, stats)
-                            .await;
+                        // A reader that panics on a hostile block costs that block only.
+                        let search =
+                            self.search_one_block(Arc::clone(&meta), plan, request, prune, stats);
+                        let outcome = AssertUnwindSafe(search)
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(Error::Internal(format!(
+                                    "searching block {} panicked",
+                                    meta.block_id
+                                )))
+                            });
                         (meta, outcome)
                     }
                 }))
@@ -217,8 +234,10 @@ impl Querier {
                 match outcome {
                     Ok(outcome) => merge_into(&mut found, &mut metrics, outcome),
                     Err(e) if e.is_not_found() => {
-                        tracing::debug!(block = %meta.block_id, "block vanished during a search");
-                        self.blocklist().forget(tenant, meta.block_id);
+                        if self.vanished(tenant, meta.block_id, &e).await == Vanished::Lost {
+                            metrics.failed_blocks += 1;
+                            missing += 1;
+                        }
                     }
                     Err(e) => {
                         metrics.failed_blocks += 1;
@@ -258,13 +277,17 @@ impl Querier {
                 }
             }
         }
-        let partial = match (partial, metrics.failed_blocks) {
-            (partial, 0) => partial,
-            (None, n) => Some(format!(
-                "{n} blocks could not be read; traces may be missing"
-            )),
-            (Some(message), n) => Some(format!("{message}; {n} blocks could not be read")),
-        };
+        let unreadable = metrics.failed_blocks - missing as u64;
+        let reasons: Vec<String> = [
+            partial,
+            (unreadable > 0)
+                .then(|| format!("{unreadable} blocks could not be read; traces may be missing")),
+            (missing > 0).then(|| missing_message(missing)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let partial = (!reasons.is_empty()).then(|| reasons.join("; "));
         Ok(SearchResult {
             traces,
             metrics,
@@ -292,7 +315,7 @@ impl Querier {
             storage, meta, file, plan, request, prune, stats,
         ))
         .await
-        .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?
+        .map_err(|e| Error::task("a block's search", &e))?
     }
 }
 
@@ -315,16 +338,16 @@ async fn search_block(
             let mut all: Vec<(usize, Matched)> = Vec::new();
             let mut inspected = 0;
             for (g, group) in groups.iter().enumerate() {
-                let (matched, traces) = match_batch(&phase_plan, &phase_request, &group.batch);
+                let (matched, traces) = match_batch(&phase_plan, &phase_request, &group.batch)?;
                 inspected += traces;
                 all.extend(matched.into_iter().map(|m| (g, m)));
             }
             all.sort_by_key(|(_, m)| std::cmp::Reverse((m.start, m.trace_id)));
             all.truncate(phase_request.limit);
-            (groups, all, inspected)
+            Ok::<_, Error>((groups, all, inspected))
         })
         .await
-        .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?;
+        .map_err(|e| Error::task("matching a block's rows", &e))??;
         // Phase two, all row groups at once.
         let reads = groups.iter().enumerate().filter_map(|(g, group)| {
             let mine: Vec<Matched> = matched
@@ -354,10 +377,10 @@ async fn search_block(
                     stats,
                 )
                 .await?;
-                Ok::<_, Error>(materialize(plan, &batch, &mine, |i| {
+                materialize(plan, &batch, &mine, |i| {
                     let row = group.row_of(i)?;
                     rows.binary_search(&row).ok()
-                }))
+                })
             })
         });
         let mut hits = Vec::with_capacity(matched.len());
@@ -433,10 +456,10 @@ pub(crate) async fn search_traces(
     }
     tokio::task::spawn_blocking(move || {
         let batch = traces_to_batch(traces.values().map(Vec::as_slice)).map_err(Error::from)?;
-        let (mut matched, inspected_traces) = match_batch(&plan, &request, &batch);
+        let (mut matched, inspected_traces) = match_batch(&plan, &request, &batch)?;
         keep_newest(&mut matched, request.limit);
         let rows = batch.num_rows();
-        let hits = materialize(&plan, &batch, &matched, |row| (row < rows).then_some(row));
+        let hits = materialize(&plan, &batch, &matched, |row| (row < rows).then_some(row))?;
         Ok::<_, Error>(BatchOutcome {
             hits,
             inspected_traces,
@@ -444,7 +467,7 @@ pub(crate) async fn search_traces(
         })
     })
     .await
-    .map_err(|e| Error::BadRequest(format!("search task failed: {e}")))?
+    .map_err(|e| Error::task("searching recent traces", &e))?
 }
 
 fn merge_into(
@@ -518,11 +541,12 @@ fn keep_newest(matched: &mut Vec<Matched>, limit: usize) {
 
 /// Phase one over a batch holding whole traces (the rows statistics left): which traces match,
 /// and the traces examined.
-fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Vec<Matched>, u64) {
-    let Some(view) = BatchView::new(batch) else {
-        tracing::warn!("a block batch lacks trace IDs; skipped");
-        return (Vec::new(), 0);
-    };
+fn match_batch(
+    plan: &Plan,
+    request: &SearchRequest,
+    batch: &RecordBatch,
+) -> Result<(Vec<Matched>, u64)> {
+    let view = BatchView::new(batch).map_err(corrupt_batch)?;
     let filters = plan.filter_exprs();
     let eval = Evaluator::new(&view, &plan.regexes);
     // Filters of the common shape are evaluated for the whole batch at once.
@@ -545,7 +569,14 @@ fn match_batch(plan: &Plan, request: &SearchRequest, batch: &RecordBatch) -> (Ve
         }
         start = end;
     }
-    (matched, traces)
+    Ok((matched, traces))
+}
+
+fn corrupt_batch(what: String) -> Error {
+    Error::Block(strata_block::Error::Corrupt {
+        block: "(searched)".into(),
+        what,
+    })
 }
 
 fn match_trace<'a>(
@@ -643,10 +674,11 @@ fn materialize(
     batch: &RecordBatch,
     matched: &[Matched],
     row: impl Fn(usize) -> Option<usize>,
-) -> Vec<TraceHit> {
-    let Some(view) = BatchView::new(batch) else {
-        return Vec::new();
-    };
+) -> Result<Vec<TraceHit>> {
+    let view = BatchView::new(batch).map_err(corrupt_batch)?;
+    // A row the batch does not have (a short read) is skipped, never indexed.
+    let rows = batch.num_rows();
+    let row = |r: usize| row(r).filter(|&r| r < rows);
     let outputs = plan.output_exprs();
     let eval = Evaluator::new(&view, &plan.regexes);
     let text = |a: Option<&arrow::array::StringArray>, r: usize| {
@@ -702,5 +734,91 @@ fn materialize(
             spansets,
         });
     }
-    hits
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, FixedSizeBinaryBuilder};
+
+    use super::*;
+
+    fn everything() -> SearchRequest {
+        SearchRequest {
+            query: Arc::new(strata_traceql::parse("{ }").unwrap()),
+            limit: 10,
+            spans_per_spanset: 0,
+            range: None,
+            min_duration_nanos: None,
+            max_duration_nanos: None,
+        }
+    }
+
+    fn ids(width: i32, rows: usize) -> ArrayRef {
+        let mut b = FixedSizeBinaryBuilder::new(width);
+        for i in 0..rows {
+            let mut id = vec![1u8; usize::try_from(width).unwrap()];
+            id[0] = u8::try_from(i).unwrap();
+            b.append_value(id).unwrap();
+        }
+        Arc::new(b.finish())
+    }
+
+    /// Review E2: a block whose `trace_id` or `span_id` column had another width panicked in
+    /// `copy_from_slice`; the search task's panic then came back as 400 Bad Request.
+    #[test]
+    fn a_batch_with_ids_of_the_wrong_width_is_an_error_not_a_panic() {
+        let request = everything();
+        let plan = plan(Arc::clone(&request.query)).unwrap();
+        for (trace, span) in [(4, 8), (16, 3)] {
+            let batch = RecordBatch::try_from_iter([
+                (col::TRACE_ID, ids(trace, 3)),
+                (col::SPAN_ID, ids(span, 3)),
+            ])
+            .unwrap();
+            assert!(
+                match_batch(&plan, &request, &batch).is_err(),
+                "{trace} {span}"
+            );
+            let matched = vec![Matched {
+                trace_id: [1; 16],
+                start: 0,
+                spansets: vec![(vec![0], 1, vec![])],
+            }];
+            assert!(materialize(&plan, &batch, &matched, Some).is_err());
+        }
+        let good =
+            RecordBatch::try_from_iter([(col::TRACE_ID, ids(16, 3)), (col::SPAN_ID, ids(8, 3))])
+                .unwrap();
+        let (matched, traces) = match_batch(&plan, &request, &good).unwrap();
+        assert_eq!((matched.len(), traces), (3, 3));
+        // Rows the batch does not have are skipped, not indexed.
+        let hits = materialize(&plan, &good, &matched, |r| Some(r + 2)).unwrap();
+        assert_eq!(hits.len(), 1);
+    }
+
+    /// Review E6: `limit - 1` overflowed for a library caller asking for no traces.
+    #[tokio::test]
+    async fn a_search_for_no_traces_is_refused() {
+        let querier = Querier::new(
+            Storage::in_memory(),
+            crate::QueryConfig::default(),
+            crate::RecentSource::None,
+            crate::QueryMetrics::default(),
+        );
+        let request = SearchRequest {
+            limit: 0,
+            ..everything()
+        };
+        let tenant = TenantId::new("t").unwrap();
+        let refused = querier.search(&tenant, request).await.unwrap_err();
+        assert_eq!(refused.kind(), strata_model::ErrorKind::BadInput);
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panicked_is_an_internal_error_not_a_bad_request() {
+        let joined = tokio::spawn(async { panic!("boom") }).await.unwrap_err();
+        let e = Error::task("a block's search", &joined);
+        assert_eq!(e.kind(), strata_model::ErrorKind::Internal);
+    }
 }

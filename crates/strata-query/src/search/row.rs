@@ -114,6 +114,22 @@ pub(crate) struct AttrList<'a> {
     json: &'a StringArray,
 }
 
+/// The child rows of list row `row`, within `0..child_len`; empty for a row the list does not
+/// have. Offsets come from disk (through the Parquet reader): none is trusted as an index.
+pub(crate) fn list_range(list: &ListArray, row: usize, child_len: usize) -> std::ops::Range<usize> {
+    let offsets = list.value_offsets();
+    let at = |i: usize| {
+        offsets
+            .get(i)
+            .and_then(|&o| usize::try_from(o).ok())
+            .map(|o| o.min(child_len))
+    };
+    match (at(row), row.checked_add(1).and_then(at)) {
+        (Some(start), Some(end)) => start..end.max(start),
+        _ => 0..0,
+    }
+}
+
 fn field<'a, T: Array + 'static>(s: &'a StructArray, name: &str) -> Option<&'a T> {
     s.column_by_name(name)?.as_any().downcast_ref::<T>()
 }
@@ -133,10 +149,7 @@ impl<'a> AttrList<'a> {
     }
 
     fn range(&self, row: usize) -> std::ops::Range<usize> {
-        let offsets = self.list.value_offsets();
-        let start = usize::try_from(offsets[row]).unwrap_or(0);
-        let end = usize::try_from(offsets[row + 1]).unwrap_or(start);
-        start..end.min(self.key.len()).max(start)
+        list_range(self.list, row, self.key.len())
     }
 
     /// Pushes the values of `key` in list row `row`.
@@ -222,10 +235,30 @@ fn get<'a, T: Array + 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a
     batch.column_by_name(name)?.as_any().downcast_ref::<T>()
 }
 
+/// A fixed-width binary column, checked to be `width` bytes wide (IDs are copied into arrays of
+/// that size).
+fn fixed<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    width: i32,
+) -> Result<Option<&'a FixedSizeBinaryArray>, String> {
+    match get::<FixedSizeBinaryArray>(batch, name) {
+        Some(a) if a.value_length() != width => Err(format!(
+            "column {name} is {} bytes wide, not {width}",
+            a.value_length()
+        )),
+        found => Ok(found),
+    }
+}
+
 impl<'a> BatchView<'a> {
-    /// The view of `batch`; `None` without a `trace_id` column. Other columns are read when the
-    /// plan needs them; an absent one reads as no value.
-    pub(crate) fn new(batch: &'a RecordBatch) -> Option<Self> {
+    /// The view of `batch`; an error naming the column when it has no `trace_id` column or an
+    /// ID column of the wrong width (a corrupt block). Other columns are read when the plan
+    /// needs them; an absent one reads as no value.
+    pub(crate) fn new(batch: &'a RecordBatch) -> Result<Self, String> {
+        let trace_id = fixed(batch, col::TRACE_ID, 16)?.ok_or("no trace_id column")?;
+        let span_id = fixed(batch, col::SPAN_ID, 8)?;
+        let parent_span_id = fixed(batch, col::PARENT_SPAN_ID, 8)?;
         let mut dedicated = Vec::new();
         for c in DEDICATED_COLUMNS {
             let key = (c.scope == AttrScope::Resource, c.key);
@@ -262,13 +295,13 @@ impl<'a> BatchView<'a> {
                 attrs,
             ))
         });
-        Some(Self {
-            trace_id: get(batch, col::TRACE_ID)?,
+        Ok(Self {
+            trace_id,
             trace_start: get(batch, col::TRACE_START),
             trace_duration: get(batch, col::TRACE_DURATION),
             root_service: get(batch, col::TRACE_ROOT_SERVICE),
             root_name: get(batch, col::TRACE_ROOT_NAME),
-            span_id: get(batch, col::SPAN_ID),
+            span_id,
             ns_left: get(batch, col::NS_LEFT),
             ns_right: get(batch, col::NS_RIGHT),
             ns_parent: get(batch, col::NS_PARENT),
@@ -278,7 +311,7 @@ impl<'a> BatchView<'a> {
             status: get(batch, col::STATUS_CODE),
             status_message: get(batch, col::STATUS_MESSAGE),
             kind: get(batch, col::KIND),
-            parent_span_id: get(batch, col::PARENT_SPAN_ID),
+            parent_span_id,
             scope_name: get(batch, col::SCOPE_NAME),
             scope_version: get(batch, col::SCOPE_VERSION),
             span_attrs: get::<ListArray>(batch, col::SPAN_ATTRS).and_then(AttrList::new),
@@ -357,9 +390,7 @@ impl<'a> BatchView<'a> {
             Intrinsic::InstrumentationVersion => Self::opt_str(self.scope_version, row),
             Intrinsic::EventName | Intrinsic::EventTimeSinceStart => {
                 if let Some((list, names, times, _)) = &self.events {
-                    let offsets = list.value_offsets();
-                    let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
-                    for j in s..e.min(names.len()) {
+                    for j in list_range(list, row, names.len().min(times.len())) {
                         out.push(match i {
                             Intrinsic::EventName => Value::Str(Cow::Borrowed(names.value(j))),
                             _ => Value::Duration(times.value(j)),
@@ -370,9 +401,7 @@ impl<'a> BatchView<'a> {
             }
             Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => {
                 if let Some((list, traces, spans, _)) = &self.links {
-                    let offsets = list.value_offsets();
-                    let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
-                    for j in s..e.min(traces.len()) {
+                    for j in list_range(list, row, traces.len().min(spans.len())) {
                         let bytes = match i {
                             Intrinsic::LinkTraceId => traces.value(j),
                             _ => spans.value(j),
@@ -434,16 +463,14 @@ impl<'a> BatchView<'a> {
             }
             AttributeScope::Event => {
                 if let Some((list, _, _, attrs)) = &self.events {
-                    let offsets = list.value_offsets();
-                    for j in offsets[row] as usize..offsets[row + 1] as usize {
+                    for j in list_range(list, row, attrs.list.len()) {
                         attrs.find(j, key, out);
                     }
                 }
             }
             AttributeScope::Link => {
                 if let Some((list, _, _, attrs)) = &self.links {
-                    let offsets = list.value_offsets();
-                    for j in offsets[row] as usize..offsets[row + 1] as usize {
+                    for j in list_range(list, row, attrs.list.len()) {
                         attrs.find(j, key, out);
                     }
                 }
@@ -455,9 +482,10 @@ impl<'a> BatchView<'a> {
 /// Compiled regexes of a query, by pattern.
 pub(crate) type Regexes = HashMap<String, Regex>;
 
-/// Compiles `pattern` fully anchored, as TraceQL's `=~` means.
+/// Compiles `pattern` fully anchored, as TraceQL's `=~` means, by the validator's own rule (so
+/// `a)|(b` is refused here as it is there).
 pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
+    strata_traceql::compile_regex(pattern)
 }
 
 /// Evaluates field expressions on rows of one batch.
@@ -673,7 +701,56 @@ pub(crate) fn ordering_holds(op: BinaryOp, ordering: std::cmp::Ordering) -> bool
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    /// Review E9: list offsets were cast `as usize` and used as indexes unchecked.
+    #[test]
+    fn list_ranges_never_index_past_the_list_or_its_children() {
+        use arrow::array::Int32Array;
+        use arrow::buffer::OffsetBuffer;
+        use arrow::datatypes::{DataType, Field};
+        let values = Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5]));
+        let field = Arc::new(Field::new("item", DataType::Int32, false));
+        let list = ListArray::new(field, OffsetBuffer::new(vec![0, 2, 5].into()), values, None);
+        assert_eq!(list_range(&list, 0, 5), 0..2);
+        assert_eq!(list_range(&list, 1, 5), 2..5);
+        // Rows the list does not have, children shorter than the offsets say.
+        assert_eq!(list_range(&list, 2, 5), 0..0);
+        assert_eq!(list_range(&list, usize::MAX, 5), 0..0);
+        assert_eq!(list_range(&list, 1, 3), 2..3);
+        assert_eq!(list_range(&list, 1, 1), 1..1);
+    }
+
+    /// Review E6: the search compiled `a)|(b` wrapped, where it means something else; the
+    /// validator refuses it.
+    #[test]
+    fn regexes_compile_by_the_validators_rule() {
+        assert!(compile_regex("a)|(b").is_err());
+        assert!(compile_regex("a|b").unwrap().is_match("b"));
+    }
+
+    /// Review E2: ID columns of the wrong width made `copy_from_slice` panic.
+    #[test]
+    fn id_columns_of_the_wrong_width_are_refused() {
+        use arrow::array::FixedSizeBinaryBuilder;
+        let ids = |width: i32| {
+            let mut b = FixedSizeBinaryBuilder::new(width);
+            b.append_value(vec![7u8; usize::try_from(width).unwrap()])
+                .unwrap();
+            Arc::new(b.finish()) as arrow::array::ArrayRef
+        };
+        let batch = |trace: i32, span: i32| {
+            RecordBatch::try_from_iter([(col::TRACE_ID, ids(trace)), (col::SPAN_ID, ids(span))])
+                .unwrap()
+        };
+        assert!(BatchView::new(&batch(16, 8)).is_ok());
+        let err = BatchView::new(&batch(4, 8)).err().unwrap();
+        assert!(err.contains("trace_id"), "{err}");
+        let err = BatchView::new(&batch(16, 3)).err().unwrap();
+        assert!(err.contains("span_id"), "{err}");
+    }
 
     #[test]
     fn comparisons_follow_types() {

@@ -182,12 +182,13 @@ impl<'a> TraceEval<'_, '_, 'a> {
     fn spanset(&self, expr: &'a SpansetExpr, input: &[usize]) -> Vec<usize> {
         match expr {
             SpansetExpr::Filter(f) => {
-                let bit = self
-                    .plan
-                    .filter_bits
-                    .get(&(f as *const _ as usize))
-                    .copied()
-                    .unwrap_or(0);
+                // The plan numbers the filters of the query it was made from; a filter it does
+                // not know (a query rebuilt after planning) matches nothing rather than being
+                // read as another filter's bit (review E5).
+                let Some(&bit) = self.plan.filter_bits.get(&(f as *const _ as usize)) else {
+                    tracing::error!("a search filter is not in its plan; it matches nothing");
+                    return Vec::new();
+                };
                 input
                     .iter()
                     .copied()
