@@ -751,3 +751,79 @@ fn stats_come_from_the_rollups_over_http_and_the_cli() {
     assert!(text.contains(&busiest.1), "{text}");
     strata.stop();
 }
+
+/// Spans stored twice are counted once. A WAL replay after a crash re-uploads spans that were
+/// already in a block (a whole trace, or the part of it in a segment still pinned), and a
+/// client resends a request whose answer it never got; the copies land in later blocks, maybe
+/// alone in their compaction window, maybe several to a block. The rollups must count what is
+/// stored, each distinct span once, before and after the copies are merged.
+#[test]
+fn spans_stored_twice_by_a_wal_replay_or_a_client_retry_are_counted_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = local_storage(dir.path());
+        let original = ingest(&storage, 120, 3, 31, false).await;
+        let traces: Vec<&Vec<Span>> = original.traces.values().collect();
+        let tenant = TenantId::default_tenant();
+        let upload = |spans: Vec<Span>| {
+            let storage = storage.clone();
+            let tenant = tenant.clone();
+            async move {
+                let block =
+                    encode_block(BlockIdentity::fresh(tenant), BlockConfig::default(), spans)
+                        .unwrap();
+                upload_block(&storage, &block).await.unwrap();
+            }
+        };
+        // A replay: whole traces again, and the first half of others.
+        let mut replay: Vec<Span> = traces[..20]
+            .iter()
+            .flat_map(|t| t.iter().cloned())
+            .collect();
+        for t in &traces[20..40] {
+            replay.extend(t[..t.len() / 2].iter().cloned());
+        }
+        upload(replay).await;
+        // A retry: a few traces a third time, in a block of their own.
+        upload(
+            traces[10..25]
+                .iter()
+                .flat_map(|t| t.iter().cloned())
+                .collect(),
+        )
+        .await;
+        let compactor = compactor(&storage);
+        // Folded, not merged yet: the copies are in different live blocks.
+        let report = compactor
+            .run_cycle(original.start + Duration::minutes(10))
+            .await
+            .unwrap();
+        assert_eq!(report.folds, 5, "{report:?}");
+        assert!(report.jobs == 0, "{report:?}");
+        let copies: usize = traces[..20].iter().map(|t| t.len()).sum::<usize>()
+            + traces[20..40].iter().map(|t| t.len() / 2).sum::<usize>()
+            + traces[10..25].iter().map(|t| t.len()).sum::<usize>();
+        assert_eq!(report.fold_copies as usize, copies, "{report:?}");
+        let stats = all_stats(&storage, &original).await;
+        assert_eq!(
+            rollup_counts(&stats),
+            true_counts(&original),
+            "before the copies are merged"
+        );
+        // Merged: still counted once, and stored once.
+        settle(&compactor, original.start + Duration::hours(4))
+            .await
+            .unwrap();
+        let stats = all_stats(&storage, &original).await;
+        assert_eq!(
+            rollup_counts(&stats),
+            true_counts(&original),
+            "after compaction"
+        );
+        let stored = stored(&storage).await;
+        for (id, spans) in &original.traces {
+            assert_eq!(stored.get(id).map(|s| s.0), Some(spans.len()), "trace {id}");
+        }
+    });
+}

@@ -14,6 +14,7 @@ mod config_files;
 mod deploy_files;
 mod distributed;
 mod durability;
+mod kill_loop;
 mod otel_sdk;
 mod outage;
 mod poison;

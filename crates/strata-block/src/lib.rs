@@ -45,6 +45,6 @@ pub use tags::{
 pub use tenant_index::{INDEX_FORMAT_VERSION, TenantIndex, read_index, write_index};
 pub use traces::{BlockTraceReader, StoredTrace, TraceMerge, traces_from_batch};
 pub use writer::{
-    BlockConfig, BlockIdentity, BlockWriter, EncodedBlock, commit_block, encode_block,
+    BlockConfig, BlockIdentity, BlockWriter, EncodedBlock, TimeBounds, commit_block, encode_block,
     upload_block, upload_block_files, writer_properties,
 };

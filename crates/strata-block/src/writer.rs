@@ -106,12 +106,33 @@ pub struct BlockIdentity {
     pub compacted_from: Vec<Uuid>,
     /// Whether every span in the block is already counted in the tenant's rollups.
     pub rolled_up: bool,
-    /// Bounds (unix nanoseconds, inclusive) the meta's time range is clamped to, whatever times
-    /// the spans claim: for an ingester, when the spans were received, give or take a slack;
-    /// for the compactor, its inputs' ranges. The spans keep their own times. A client clock
-    /// (a span ending in 2262, or starting in 1970) must not decide how long a block is kept
-    /// or which queries read it. `None`: the spans' own range.
-    pub time_bounds: Option<(u64, u64)>,
+    /// What the meta's time range may be, whatever times the spans claim (`None`: the spans'
+    /// own range). A client clock (a span ending in 2262, or starting in 1970) must not decide
+    /// how long a block is kept or which queries read it. The spans keep their own times.
+    pub time_bounds: Option<TimeBounds>,
+}
+
+/// Bounds of a block's time range, unix nanoseconds, inclusive: the spans' range is clamped to
+/// `outer` and widened to cover `inner`. An ingester gives when the spans were received as
+/// `inner`, and that give or take a slack as `outer`, so a block's range always holds when its
+/// data arrived (two blocks holding copies of the same spans overlap, however wrong the spans'
+/// clocks); the compactor gives its inputs' union as both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// The range never reaches outside this.
+    pub outer: (u64, u64),
+    /// The range always covers this (it lies within `outer`).
+    pub inner: (u64, u64),
+}
+
+impl TimeBounds {
+    /// The range of spans from `start` to `end` under these bounds.
+    pub fn apply(&self, start: u64, end: u64) -> (u64, u64) {
+        let (lo, hi) = (self.outer.0, self.outer.1.max(self.outer.0));
+        let start = start.clamp(lo, hi).min(self.inner.0.clamp(lo, hi));
+        let end = end.clamp(lo, hi).max(self.inner.1.clamp(lo, hi));
+        (start, end.max(start))
+    }
 }
 
 impl BlockIdentity {
@@ -337,10 +358,8 @@ impl BlockWriter {
             usize::try_from(self.config.bloom_shard_max_bytes.as_u64()).unwrap_or(usize::MAX),
         )?;
         let (start, end) = match self.identity.time_bounds {
-            Some((lo, hi)) if lo <= hi => {
-                (self.start_min.clamp(lo, hi), self.end_max.clamp(lo, hi))
-            }
-            _ => (self.start_min, self.end_max),
+            Some(bounds) => bounds.apply(self.start_min, self.end_max),
+            None => (self.start_min, self.end_max),
         };
         let meta = BlockMeta {
             format: FORMAT.to_owned(),
@@ -349,7 +368,7 @@ impl BlockWriter {
             tenant: self.identity.tenant.to_string(),
             created_at: Utc::now(),
             start_time: time_from_nanos(start),
-            end_time: time_from_nanos(end.max(start)),
+            end_time: time_from_nanos(end),
             min_trace_id: self.ids.first().map(TraceId::to_hex).unwrap_or_default(),
             max_trace_id: self.ids.last().map(TraceId::to_hex).unwrap_or_default(),
             trace_count: self.ids.len() as u64,
@@ -449,4 +468,26 @@ pub async fn commit_block(storage: &strata_storage::Storage, meta: &BlockMeta) -
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_is_clamped_to_the_outer_bounds_and_covers_the_inner_ones() {
+        let bounds = TimeBounds {
+            outer: (100, 200),
+            inner: (150, 160),
+        };
+        // Ordinary spans, received around when they ended: their own range, widened to when
+        // they arrived.
+        assert_eq!(bounds.apply(140, 155), (140, 160));
+        // A client clock in 1970 and 2262.
+        assert_eq!(bounds.apply(0, u64::MAX), (100, 200));
+        // Spans all long before they were received: not a point at the lower bound, but up to
+        // when they arrived (so copies of them received later still overlap).
+        assert_eq!(bounds.apply(1, 2), (100, 160));
+        assert_eq!(bounds.apply(500, 600), (150, 200));
+    }
 }

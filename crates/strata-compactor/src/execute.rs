@@ -1,51 +1,31 @@
-//! Running a tenant's plan. Folds and jobs run side by side; then drops, recovered marks,
-//! rollup merges, rollup drops and deletions, each on its own. Every unit of work that fails is
+//! Running a tenant's plan. Folds first, one after another (each counts only spans no block
+//! counted before it holds, so two folds must not run at once); then jobs, side by side; then
+//! drops, recovered marks, rollup merges, rollup drops and deletions, each on its own. Every unit of work that fails is
 //! logged and counted and costs only itself: the others still run, in the same order, so the
 //! crash-safety argument of the plan (an output's meta before its inputs' markers, folds
 //! before anything that could drop spans) holds for each unit alone.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use strata_block::catalog::{ListedEntry, delete_entry};
-use strata_block::{BlockMeta, layout};
+use strata_block::layout;
 use strata_model::TenantId;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::jobs::{JobContext, JobOutcome};
 use crate::metrics::Work;
-use crate::planner::{Job, Mark, Plan};
+use crate::planner::{Fold, Mark, Plan};
 use crate::report::CycleReport;
 use crate::retention::RetentionPolicy;
 use crate::runner::{Compactor, Listing, seconds};
 
-/// One unit of a cycle's parallel work.
-enum Parallel {
-    Fold(Arc<BlockMeta>),
-    Job(Job),
-}
-
-impl Parallel {
-    fn kind(&self) -> Work {
-        match self {
-            Parallel::Fold(_) => Work::Fold,
-            Parallel::Job(_) => Work::Job,
-        }
-    }
-
-    fn entries(&self) -> Vec<Uuid> {
-        match self {
-            Parallel::Fold(block) => vec![block.block_id],
-            Parallel::Job(job) => job.inputs.iter().map(|b| b.block_id).collect(),
-        }
-    }
-}
-
-/// What a parallel unit gave back: what it was, and how it went.
-type Finished = (Work, Vec<Uuid>, Result<Option<JobOutcome>>);
+/// What a job gave back: its inputs, and how it went.
+type Finished = (Vec<Uuid>, Result<JobOutcome>);
 
 impl Compactor {
     pub(crate) async fn execute(
@@ -64,39 +44,51 @@ impl Compactor {
             bucket_seconds: seconds(self.config.rollups.bucket),
             now,
         };
-        // Folds and jobs touch disjoint blocks: they run side by side, `concurrent_jobs` at a
-        // time, each a task of its own so decoding and encoding use every core.
+        // Folds in plan order. A fold that failed counted nothing, so later folds must not
+        // take its block's spans as counted.
+        let mut not_folded: HashSet<Uuid> = HashSet::new();
+        for fold in &plan.folds {
+            let fold = Fold {
+                block: Arc::clone(&fold.block),
+                against: fold
+                    .against
+                    .iter()
+                    .filter(|b| !not_folded.contains(&b.block_id))
+                    .cloned()
+                    .collect(),
+            };
+            let result = AssertUnwindSafe(ctx.fold_block(&fold))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panicked(tenant, Work::Fold, panic.as_ref())));
+            match result {
+                Ok(outcome) => {
+                    report.folds += 1;
+                    report.fold_copies += outcome.copies;
+                }
+                Err(e) => {
+                    not_folded.insert(fold.block.block_id);
+                    self.failed(Work::Fold, tenant, &[fold.block.block_id], &e, now, report);
+                }
+            }
+        }
+        // Jobs touch disjoint blocks, all counted already: they run side by side,
+        // `concurrent_jobs` at a time, each a task of its own so decoding and encoding use
+        // every core.
         let mut tasks = tokio::task::JoinSet::new();
         let limit = self.config.concurrent_jobs.max(1);
-        let work = plan
-            .folds
-            .iter()
-            .map(|b| Parallel::Fold(Arc::clone(b)))
-            .chain(plan.jobs.iter().map(|j| Parallel::Job(j.clone())));
-        for item in work {
+        for job in plan.jobs.iter().cloned() {
             while tasks.len() >= limit {
                 self.collect(&mut tasks, tenant, now, report).await;
             }
             let (ctx, policy) = (ctx.clone(), policy.clone());
             tasks.spawn(async move {
-                let (kind, entries) = (item.kind(), item.entries());
-                let run = async {
-                    match item {
-                        Parallel::Fold(block) => ctx.fold_block(&block).await.map(|_| None),
-                        Parallel::Job(job) => ctx.run_job(&job, &policy).await.map(Some),
-                    }
-                };
-                let result = AssertUnwindSafe(run)
+                let entries: Vec<Uuid> = job.inputs.iter().map(|b| b.block_id).collect();
+                let result = AssertUnwindSafe(ctx.run_job(&job, &policy))
                     .catch_unwind()
                     .await
-                    .unwrap_or_else(|panic| {
-                        Err(Error::Panicked {
-                            tenant: ctx.tenant.to_string(),
-                            work: kind.name().to_owned(),
-                            message: panic_message(panic.as_ref()),
-                        })
-                    });
-                (kind, entries, result)
+                    .unwrap_or_else(|panic| Err(panicked(&ctx.tenant, Work::Job, panic.as_ref())));
+                (entries, result)
             });
         }
         while !tasks.is_empty() {
@@ -197,7 +189,7 @@ impl Compactor {
         }
     }
 
-    /// Waits for one fold or job and adds what it did to `report`.
+    /// Waits for one job and adds what it did to `report`.
     async fn collect(
         &self,
         tasks: &mut tokio::task::JoinSet<Finished>,
@@ -208,11 +200,10 @@ impl Compactor {
         let Some(joined) = tasks.join_next().await else {
             return;
         };
-        let (kind, entries, result) = match joined {
+        let (entries, result) = match joined {
             Ok(finished) => finished,
             // Panics are caught in the task; this is a task cancelled at shutdown.
             Err(e) => (
-                Work::Job,
                 Vec::new(),
                 Err(Error::Job {
                     tenant: tenant.to_string(),
@@ -222,16 +213,24 @@ impl Compactor {
             ),
         };
         match result {
-            Ok(None) => report.folds += 1,
-            Ok(Some(outcome)) => {
+            Ok(outcome) => {
                 report.jobs += 1;
                 report.spans_in += outcome.spans_in;
                 report.spans_out += outcome.spans_out;
                 report.bytes_in += outcome.bytes_in;
                 report.bytes_out += outcome.bytes_out;
             }
-            Err(e) => self.failed(kind, tenant, &entries, &e, now, report),
+            Err(e) => self.failed(Work::Job, tenant, &entries, &e, now, report),
         }
+    }
+}
+
+/// The error of a unit of work that panicked.
+fn panicked(tenant: &TenantId, work: Work, panic: &(dyn std::any::Any + Send)) -> Error {
+    Error::Panicked {
+        tenant: tenant.to_string(),
+        work: work.name().to_owned(),
+        message: panic_message(panic),
     }
 }
 

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use strata_block::catalog::{CompactedMarker, mark_compacted};
 use strata_block::{
-    BlockConfig, BlockIdentity, BlockMeta, BlockTraceReader, BlockWriter, Rollup, TraceMerge,
-    commit_block, encode_segment, layout, read_segment, upload_block_files, upload_segment,
+    BlockConfig, BlockIdentity, BlockMeta, BlockTraceReader, BlockWriter, Rollup, TimeBounds,
+    TraceMerge, commit_block, encode_segment, layout, read_segment, upload_block_files,
+    upload_segment,
 };
 use strata_model::TenantId;
 use strata_storage::{Path, Storage};
 use uuid::Uuid;
 
+use crate::counted::CountedSpans;
 use crate::error::{ForTenant, Result, merge_error, unreadable};
-use crate::planner::{Job, RollupJob};
+use crate::planner::{Fold, Job, RollupJob};
 use crate::retention::{RetentionPolicy, TraceFacts};
 
 /// What one block job did.
@@ -40,12 +42,26 @@ fn seconds_range(block: &BlockMeta) -> (i64, i64) {
     (block.start_time.timestamp(), block.end_time.timestamp())
 }
 
-/// The union of the blocks' time ranges, in unix nanoseconds.
-fn time_bounds(blocks: &[Arc<BlockMeta>]) -> Option<(u64, u64)> {
+/// The union of the blocks' time ranges, in unix nanoseconds: an output's range is exactly that.
+fn time_bounds(blocks: &[Arc<BlockMeta>]) -> Option<TimeBounds> {
     let nanos = |t: &DateTime<Utc>| u64::try_from(t.timestamp_nanos_opt()?).ok();
     let lo = blocks.iter().filter_map(|b| nanos(&b.start_time)).min()?;
     let hi = blocks.iter().filter_map(|b| nanos(&b.end_time)).max()?;
-    Some((lo, hi))
+    Some(TimeBounds {
+        outer: (lo, hi),
+        inner: (lo, hi),
+    })
+}
+
+/// What one fold did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct FoldOutcome {
+    /// Spans counted.
+    pub(crate) spans: u64,
+    /// Spans not counted because another block holds a copy that is.
+    pub(crate) copies: u64,
+    /// Other blocks read to look for copies (their bloom filter said maybe).
+    pub(crate) lookups: u64,
 }
 
 /// What every part of a tenant's cycle needs; cheap to clone, so jobs can run as tasks.
@@ -59,19 +75,13 @@ pub(crate) struct JobContext {
 }
 
 impl JobContext {
-    /// Runs a block job: k-way merge of the inputs, retention filter, rollups of the inputs not
-    /// yet counted, output block with meta last, then the inputs' markers.
+    /// Runs a block job: k-way merge of the inputs (all counted in rollups already), retention
+    /// filter, output block with meta last, then the inputs' markers.
     pub(crate) async fn run_job(&self, job: &Job, policy: &RetentionPolicy) -> Result<JobOutcome> {
         let tenant = &self.tenant;
         let mut merge = TraceMerge::open(&self.storage, &job.inputs)
             .await
             .map_err(|e| merge_error(tenant, e))?;
-        let fold_of: Vec<Option<usize>> = job
-            .inputs
-            .iter()
-            .map(|b| job.fold.iter().position(|f| *f == b.block_id))
-            .collect();
-        let mut folds: Vec<Rollup> = job.fold.iter().map(|_| Rollup::new()).collect();
         let out_id = Uuid::now_v7();
         let identity = BlockIdentity {
             tenant: tenant.clone(),
@@ -89,19 +99,10 @@ impl JobContext {
             bytes_in: job.inputs.iter().map(|b| b.data_size).sum(),
             ..JobOutcome::default()
         };
-        let bucket = self.bucket_seconds;
         loop {
             let mut spans_in = 0u64;
             let next = merge
-                .next_with(|input, copy| {
-                    spans_in += copy.spans.len() as u64;
-                    if let Some(f) = fold_of[input] {
-                        let within = seconds_range(&job.inputs[input]);
-                        copy.spans
-                            .iter()
-                            .for_each(|s| folds[f].add_span_within(s, bucket, within));
-                    }
-                })
+                .next_with(|_, copy| spans_in += copy.spans.len() as u64)
                 .await
                 .map_err(|e| merge_error(tenant, e))?;
             outcome.spans_in += spans_in;
@@ -118,10 +119,6 @@ impl JobContext {
                     .for_tenant(tenant)?;
                 outcome.traces_out += 1;
             }
-        }
-        // Rollups first: a fold segment is what says its block's spans are counted.
-        for (id, rollup) in job.fold.iter().zip(&folds) {
-            self.write_fold(*id, rollup).await?;
         }
         let replaced_by = match outcome.traces_out {
             0 => Vec::new(),
@@ -150,22 +147,36 @@ impl JobContext {
         Ok(outcome)
     }
 
-    /// Folds a whole block into a rollup segment named after it.
-    pub(crate) async fn fold_block(&self, meta: &Arc<BlockMeta>) -> Result<u64> {
+    /// Folds a whole block into a rollup segment named after it, counting each span that no
+    /// block of `fold.against` holds too.
+    pub(crate) async fn fold_block(&self, fold: &Fold) -> Result<FoldOutcome> {
+        let meta = &fold.block;
         let blame = || unreadable(&self.tenant, meta.block_id);
         let mut reader = BlockTraceReader::open(&self.storage, Arc::clone(meta))
             .await
             .map_err(blame())?;
+        let mut counted =
+            CountedSpans::new(self.storage.clone(), self.tenant.clone(), &fold.against);
         let mut rollup = Rollup::new();
+        let mut outcome = FoldOutcome::default();
         let within = seconds_range(meta);
         while let Some(trace) = reader.next().await.map_err(blame())? {
-            trace
-                .spans
-                .iter()
-                .for_each(|s| rollup.add_span_within(s, self.bucket_seconds, within));
+            let elsewhere = counted.span_ids(&trace.trace_id).await;
+            for span in &trace.spans {
+                if elsewhere.contains(&span.span_id) {
+                    outcome.copies += 1;
+                } else {
+                    rollup.add_span_within(span, self.bucket_seconds, within);
+                }
+            }
         }
         self.write_fold(meta.block_id, &rollup).await?;
-        Ok(rollup.span_count())
+        outcome.spans = rollup.span_count();
+        outcome.lookups = counted.lookups;
+        if outcome.copies > 0 {
+            tracing::info!(tenant = %self.tenant, block = %meta.block_id, copies = outcome.copies, "folded a block holding copies of spans already counted; they are counted once");
+        }
+        Ok(outcome)
     }
 
     async fn write_fold(&self, block: Uuid, rollup: &Rollup) -> Result<()> {

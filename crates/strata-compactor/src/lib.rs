@@ -12,6 +12,7 @@
 //! of ingesters or HTTP.
 
 pub mod config;
+mod counted;
 mod error;
 mod execute;
 mod jobs;
@@ -27,7 +28,7 @@ pub use config::{CompactorConfig, RetentionConfig, RollupConfig};
 pub use error::{Error, Result};
 pub use jobs::JobOutcome;
 pub use metrics::CompactorMetrics;
-pub use planner::{Job, Plan, RollupJob, TenantView, entry_owner, plan};
+pub use planner::{Fold, Job, Plan, RollupJob, TenantView, entry_owner, plan};
 pub use report::CycleReport;
 pub use retention::{Keep, RetentionPolicy, Tier, TraceFacts, sample_point};
 pub use runner::Compactor;

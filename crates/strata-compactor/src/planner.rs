@@ -45,20 +45,31 @@ pub struct TenantView {
     pub segments_unreadable: BTreeSet<Uuid>,
 }
 
-/// Merge (and, when the tier moves on, filter) blocks into one.
+/// Merge (and, when the tier moves on, filter) blocks into one. Every input is already counted
+/// in rollups (an ingester block is folded on its own first, and merged from the next cycle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The blocks read, all of one time window.
     pub inputs: Vec<Arc<BlockMeta>>,
-    /// Inputs whose spans are not yet in rollups: folded during the job, before its output
-    /// exists.
-    pub fold: Vec<Uuid>,
     /// Compaction level of the output.
     pub level: u32,
     /// The lowest tier among the inputs.
     pub from_tier: u32,
     /// The tier of the output.
     pub tier: u32,
+}
+
+/// Count a block's spans into a rollup segment named after it: every span that no block already
+/// counted holds. A span stored twice — a WAL replay re-uploads spans that were already in a
+/// block, a client resends a request whose answer it never got — is counted once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fold {
+    /// The block to count.
+    pub block: Arc<BlockMeta>,
+    /// Blocks whose spans are counted already (or are folded earlier in the same cycle) and whose
+    /// time range overlaps this one's: where a copy of its spans can be. Folds run one after
+    /// another, in plan order, so each sees the ones before it as counted.
+    pub against: Vec<Arc<BlockMeta>>,
 }
 
 /// Merge rollup segments of one day, widening old buckets.
@@ -82,8 +93,9 @@ pub struct Mark {
 /// The work of one cycle for one tenant, in the order the runner does it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Blocks to fold into rollups on their own (not an input of any job this cycle).
-    pub folds: Vec<Arc<BlockMeta>>,
+    /// Blocks not yet counted in rollups, in the order they are to be folded (by block ID); none
+    /// of them is an input of a job this cycle.
+    pub folds: Vec<Fold>,
     /// Merges and tier rewrites.
     pub jobs: Vec<Job>,
     /// Blocks retention drops (their spans are in rollups already): marked, nothing written.
@@ -182,6 +194,7 @@ pub fn plan(
     let covered = |b: &BlockMeta| b.rolled_up || folded.contains(&b.block_id);
 
     // Blocks by the tier their age puts them in.
+    let mut to_fold: Vec<Arc<BlockMeta>> = Vec::new();
     let mut rewrites: BTreeMap<(i64, u32), Vec<Arc<BlockMeta>>> = BTreeMap::new();
     let mut merges: BTreeMap<(i64, u32, u32), Vec<Arc<BlockMeta>>> = BTreeMap::new();
     for block in live.iter().filter(|b| owned(window_of(b))) {
@@ -198,11 +211,14 @@ pub fn plan(
             }
             continue;
         }
+        if !covered(block) {
+            // Counted first, on its own; merged, rewritten or dropped from the next cycle.
+            to_fold.push(Arc::clone(block));
+            continue;
+        }
         if target > block.retention_tier {
-            if policy.drops_everything(target) && covered(block) {
+            if policy.drops_everything(target) {
                 plan.drops.push(block.block_id);
-            } else if policy.drops_everything(target) {
-                plan.folds.push(Arc::clone(block));
             } else {
                 rewrites
                     .entry((w, target))
@@ -221,26 +237,17 @@ pub fn plan(
         }
     }
     for ((_, tier), blocks) in rewrites.into_iter().rev() {
-        plan.jobs.extend(pack(blocks, config, 1, tier, &covered));
+        plan.jobs.extend(pack(blocks, config, 1, tier));
     }
     for ((_, tier, _), blocks) in merges.into_iter().rev() {
-        plan.jobs.extend(pack(blocks, config, 2, tier, &covered));
+        plan.jobs.extend(pack(blocks, config, 2, tier));
     }
-    let in_jobs: BTreeSet<Uuid> = plan
-        .jobs
+    let counted: Vec<&Arc<BlockMeta>> = live
         .iter()
-        .flat_map(|j| j.inputs.iter().map(|b| b.block_id))
+        .copied()
+        .filter(|b| covered(b) && !view.unreadable.contains(&b.block_id))
         .collect();
-    for block in &live {
-        if owned(window_of(block))
-            && !view.unreadable.contains(&block.block_id)
-            && !covered(block)
-            && !in_jobs.contains(&block.block_id)
-            && !plan.folds.iter().any(|f| f.block_id == block.block_id)
-        {
-            plan.folds.push(Arc::clone(block));
-        }
-    }
+    plan.folds = folds_against(to_fold, &counted);
 
     // Finish what a stopped compactor left: markers, then deletions.
     plan.marks = missing_marks(
@@ -274,7 +281,6 @@ fn pack(
     config: &CompactorConfig,
     min_inputs: usize,
     tier: u32,
-    covered: &impl Fn(&BlockMeta) -> bool,
 ) -> Vec<Job> {
     blocks.sort_by_key(|b| (b.data_size, b.block_id));
     let mut jobs = Vec::new();
@@ -286,11 +292,6 @@ fn pack(
             let level = inputs.iter().map(|b| b.compaction_level).max().unwrap_or(0)
                 + u32::from(inputs.len() > 1);
             jobs.push(Job {
-                fold: inputs
-                    .iter()
-                    .filter(|b| !covered(b))
-                    .map(|b| b.block_id)
-                    .collect(),
                 from_tier: inputs.iter().map(|b| b.retention_tier).min().unwrap_or(0),
                 level,
                 tier,
@@ -313,6 +314,27 @@ fn pack(
     }
     finish(&mut current);
     jobs
+}
+
+/// The folds of `blocks`, in block-ID order (the order ingesters made them, so an original is
+/// counted before a later copy of its spans), each against the counted blocks and the earlier
+/// folds whose time range overlaps its own.
+fn folds_against(mut blocks: Vec<Arc<BlockMeta>>, counted: &[&Arc<BlockMeta>]) -> Vec<Fold> {
+    blocks.sort_by_key(|b| b.block_id);
+    let overlap = |a: &BlockMeta, b: &BlockMeta| {
+        a.start_time <= b.end_time && b.start_time <= a.end_time && a.block_id != b.block_id
+    };
+    let mut folds: Vec<Fold> = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let against = counted
+            .iter()
+            .map(|c| Arc::clone(c))
+            .chain(folds.iter().map(|f| Arc::clone(&f.block)))
+            .filter(|c| overlap(c, &block))
+            .collect();
+        folds.push(Fold { block, against });
+    }
+    folds
 }
 
 /// Entries some other entry replaces that have no marker yet.

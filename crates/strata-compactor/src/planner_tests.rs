@@ -78,6 +78,15 @@ fn segment(start_ago: i64, bucket: u32, sources: Vec<Uuid>) -> Arc<RollupMeta> {
     })
 }
 
+/// The block as it is once folded into rollups.
+fn counted(meta: &Arc<BlockMeta>) -> Arc<BlockMeta> {
+    with(meta, |m| m.rolled_up = true)
+}
+
+fn fold_ids(folds: &[Fold]) -> Vec<Uuid> {
+    folds.iter().map(|f| f.block.block_id).collect()
+}
+
 fn ids(blocks: &[Arc<BlockMeta>]) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = blocks.iter().map(|b| b.block_id).collect();
     ids.sort();
@@ -92,8 +101,8 @@ fn in_window(offset_in_window: i64, windows_ago: i64) -> i64 {
 
 #[test]
 fn blocks_of_one_window_and_level_merge_and_other_windows_do_not() {
-    let a = block(in_window(100, 0), 0, 0, 10);
-    let b = block(in_window(200, 0), 0, 0, 20);
+    let a = counted(&block(in_window(100, 0), 0, 0, 10));
+    let b = counted(&block(in_window(200, 0), 0, 0, 20));
     let c = block(in_window(300, 1), 0, 0, 30);
     let d = block(in_window(400, 0), 1, 0, 40);
     let view = TenantView {
@@ -111,18 +120,16 @@ fn blocks_of_one_window_and_level_merge_and_other_windows_do_not() {
     let job = &p.jobs[0];
     assert_eq!(ids(&job.inputs), ids(&[a, b]));
     assert_eq!((job.level, job.tier, job.from_tier), (1, 0, 0));
-    // Ingester blocks are folded into rollups by the job that first reads them.
-    assert_eq!(job.fold.len(), 2);
-    // c is alone in its window: folded on its own; d (level 1) is already rolled up.
-    assert_eq!(ids(&p.folds), ids(&[c]));
+    // c is not counted yet: folded; d (level 1) is already rolled up.
+    assert_eq!(fold_ids(&p.folds), ids(&[c]));
 }
 
 #[test]
 fn settled_windows_merge_across_levels() {
     let a = block(in_window(100, 3), 2, 0, 10);
-    let b = block(in_window(200, 3), 0, 0, 20);
+    let b = counted(&block(in_window(200, 3), 0, 0, 20));
     let view = TenantView {
-        blocks: vec![a, b.clone()],
+        blocks: vec![a, b],
         ..TenantView::default()
     };
     let p = plan(
@@ -134,13 +141,52 @@ fn settled_windows_merge_across_levels() {
     );
     assert_eq!(p.jobs.len(), 1);
     assert_eq!(p.jobs[0].level, 3);
-    assert_eq!(p.jobs[0].fold, vec![b.block_id]);
+}
+
+/// Blocks not yet counted are folded before anything else reads them, one after another in
+/// block-ID order, each against the counted blocks and earlier folds its time range overlaps
+/// (where copies of its spans can be); they join jobs only once counted.
+#[test]
+fn uncounted_blocks_are_folded_first_in_id_order_against_what_overlaps_them() {
+    let counted_block = counted(&block(in_window(100, 0), 0, 0, 10));
+    let first = block(in_window(105, 0), 0, 0, 10);
+    let second = block(in_window(102, 0), 0, 0, 10);
+    let elsewhere = block(in_window(1800, 0), 0, 0, 10);
+    let view = TenantView {
+        blocks: vec![
+            elsewhere.clone(),
+            second.clone(),
+            counted_block.clone(),
+            first.clone(),
+        ],
+        ..TenantView::default()
+    };
+    let p = plan(
+        &tenant(),
+        &view,
+        &runbook(),
+        &CompactorConfig::default(),
+        now(),
+    );
+    assert!(
+        p.jobs.is_empty(),
+        "uncounted blocks are not merged yet: {p:#?}"
+    );
+    assert_eq!(
+        fold_ids(&p.folds),
+        vec![first.block_id, second.block_id, elsewhere.block_id],
+        "in ID order"
+    );
+    let against: Vec<Vec<Uuid>> = p.folds.iter().map(|f| ids(&f.against)).collect();
+    assert_eq!(against[0], vec![counted_block.block_id]);
+    assert_eq!(against[1], ids(&[counted_block, first]));
+    assert!(against[2].is_empty(), "nothing overlaps it: {against:?}");
 }
 
 #[test]
 fn jobs_stay_within_their_bounds() {
     let blocks: Vec<_> = (0..10)
-        .map(|i| block(in_window(10 + i, 0), 0, 0, 100))
+        .map(|i| counted(&block(in_window(10 + i, 0), 0, 0, 100)))
         .collect();
     let config = CompactorConfig {
         max_inputs: 3,
@@ -204,7 +250,7 @@ fn blocks_crossing_into_a_tier_are_rewritten_even_alone() {
     assert_eq!(rewrites.len(), 2);
     // Past the last kept tier: dropped once its spans are in rollups, folded first otherwise.
     assert_eq!(p.drops, vec![month_old.block_id]);
-    assert_eq!(ids(&p.folds), vec![month_old_unfolded.block_id]);
+    assert_eq!(fold_ids(&p.folds), vec![month_old_unfolded.block_id]);
 }
 
 #[test]
@@ -328,8 +374,8 @@ fn each_leftover_entry_is_deleted_by_exactly_one_shard() {
 #[test]
 fn an_unreadable_block_is_planned_around_and_still_dropped_by_retention() {
     let bad = block(in_window(100, 0), 0, 0, 10);
-    let good_a = block(in_window(200, 0), 0, 0, 10);
-    let good_b = block(in_window(300, 0), 0, 0, 10);
+    let good_a = counted(&block(in_window(200, 0), 0, 0, 10));
+    let good_b = counted(&block(in_window(300, 0), 0, 0, 10));
     let bad_alone = block(in_window(100, 2), 0, 0, 10);
     let month = 31 * 24 * HOUR;
     let bad_expired = with(&block(month, 0, 0, 10), |m| m.rolled_up = false);
@@ -461,7 +507,7 @@ fn two_shards_split_the_blocks_without_overlap() {
             .jobs
             .iter()
             .flat_map(|j| j.inputs.iter().map(|b| b.block_id))
-            .chain(p.folds.iter().map(|b| b.block_id))
+            .chain(p.folds.iter().map(|f| f.block.block_id))
             .collect();
         per_shard.push(touched.len());
         for id in touched {

@@ -5,8 +5,10 @@
 pub struct CycleReport {
     /// Block jobs run.
     pub jobs: u64,
-    /// Blocks folded on their own.
+    /// Blocks folded into rollups.
     pub folds: u64,
+    /// Spans folds did not count because another block holds a copy that is counted.
+    pub fold_copies: u64,
     /// Blocks dropped by retention.
     pub drops: u64,
     /// Of those, blocks whose spans could not be counted in rollups (their data was unreadable).

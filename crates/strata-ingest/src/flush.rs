@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use strata_block::{
-    BlockConfig, BlockIdentity, BlockMeta, BlockWriter, EncodedBlock, upload_block,
+    BlockConfig, BlockIdentity, BlockMeta, BlockWriter, EncodedBlock, TimeBounds, upload_block,
 };
 use strata_model::{Span, TenantId};
 use tokio::sync::Semaphore;
@@ -232,11 +232,12 @@ async fn encode_off_thread(
         }))
     });
     let identity = BlockIdentity {
-        time_bounds: received.map(|(first, last)| {
-            (
+        time_bounds: received.map(|(first, last)| TimeBounds {
+            outer: (
                 first.saturating_sub(nanos(slack.past)),
                 last.saturating_add(nanos(slack.future)),
-            )
+            ),
+            inner: (first, last),
         }),
         ..BlockIdentity::fresh(block.tenant.clone())
     };
