@@ -805,6 +805,12 @@ fn spans_stored_twice_by_a_wal_replay_or_a_client_retry_are_counted_once() {
             + traces[20..40].iter().map(|t| t.len() / 2).sum::<usize>()
             + traces[10..25].iter().map(|t| t.len()).sum::<usize>();
         assert_eq!(report.fold_copies as usize, copies, "{report:?}");
+        println!(
+            "5 folds of {} spans: {} copies found with {} trace lookups in other blocks",
+            original.traces.values().map(Vec::len).sum::<usize>() + copies,
+            report.fold_copies,
+            report.fold_lookups
+        );
         let stats = all_stats(&storage, &original).await;
         assert_eq!(
             rollup_counts(&stats),

@@ -65,6 +65,7 @@ impl Compactor {
                 Ok(outcome) => {
                     report.folds += 1;
                     report.fold_copies += outcome.copies;
+                    report.fold_lookups += outcome.lookups;
                 }
                 Err(e) => {
                     not_folded.insert(fold.block.block_id);

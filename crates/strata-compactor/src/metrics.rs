@@ -94,6 +94,7 @@ pub struct CompactorMetrics {
     unreadable: Family<ObjectLabel, Counter>,
     uncounted_drops: Counter,
     deletions_deferred: Counter,
+    fold_copies: Counter,
     pub(crate) jobs: Counter,
     pub(crate) spans_in: Counter,
     pub(crate) spans_out: Counter,
@@ -132,6 +133,11 @@ impl CompactorMetrics {
             "deletions_deferred",
             "Entries not deleted because something was written to them since they were listed",
             self.deletions_deferred.clone(),
+        );
+        r.register(
+            "fold_copies",
+            "Spans folds did not count because another counted block holds a copy (stored twice by a WAL replay or a client retry)",
+            self.fold_copies.clone(),
         );
         r.register(
             "jobs",
@@ -229,6 +235,7 @@ impl CompactorMetrics {
         self.deleted.inc_by(report.deleted);
         self.uncounted_drops.inc_by(report.uncounted_drops);
         self.deletions_deferred.inc_by(report.deletions_deferred);
+        self.fold_copies.inc_by(report.fold_copies);
         self.last_cycle_seconds.set(took.as_secs_f64());
     }
 }

@@ -9,6 +9,8 @@ pub struct CycleReport {
     pub folds: u64,
     /// Spans folds did not count because another block holds a copy that is counted.
     pub fold_copies: u64,
+    /// Traces folds read from other blocks to look for copies (their bloom filter said maybe).
+    pub fold_lookups: u64,
     /// Blocks dropped by retention.
     pub drops: u64,
     /// Of those, blocks whose spans could not be counted in rollups (their data was unreadable).
