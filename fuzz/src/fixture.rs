@@ -24,10 +24,22 @@ const MS: u64 = 1_000_000;
 
 /// The trace IDs of the fixture, in the order [`request`] holds them.
 pub const TRACE_IDS: [[u8; 16]; 4] = [
-    [0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c],
-    [0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c],
-    [0x9e, 0x10, 0x7a, 0x3c, 0x44, 0x21, 0x00, 0x01, 0x7f, 0xff, 0x00, 0x10, 0x22, 0x33, 0x44, 0x55],
-    [0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x01],
+    [
+        0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31,
+        0x9c,
+    ],
+    [
+        0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6,
+        0x0c,
+    ],
+    [
+        0x9e, 0x10, 0x7a, 0x3c, 0x44, 0x21, 0x00, 0x01, 0x7f, 0xff, 0x00, 0x10, 0x22, 0x33, 0x44,
+        0x55,
+    ],
+    [
+        0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+        0x01,
+    ],
 ];
 
 /// The tenant as a [`TenantId`].
@@ -71,7 +83,14 @@ pub fn span_id(n: u64) -> Vec<u8> {
 }
 
 /// A span of trace `trace` (an index into [`TRACE_IDS`]).
-pub fn span(trace: usize, id: u64, parent: Option<u64>, name: &str, start_ms: u64, ms: u64) -> Span {
+pub fn span(
+    trace: usize,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    start_ms: u64,
+    ms: u64,
+) -> Span {
     Span {
         trace_id: TRACE_IDS[trace].to_vec(),
         span_id: span_id(id),
@@ -133,12 +152,22 @@ fn frontend() -> ResourceSpans {
     checkout.attributes = vec![
         kv("http.request.method", s("POST")),
         kv("http.response.status_code", i(200)),
-        kv("cart.items", value(Value::ArrayValue(ArrayValue {
-            values: vec![s("sku-1"), s("sku-2"), i(3)],
-        }))),
-        kv("user", value(Value::KvlistValue(KeyValueList {
-            values: vec![kv("id", i(7)), kv("tier", s("gold")), kv("beta", value(Value::BoolValue(true)))],
-        }))),
+        kv(
+            "cart.items",
+            value(Value::ArrayValue(ArrayValue {
+                values: vec![s("sku-1"), s("sku-2"), i(3)],
+            })),
+        ),
+        kv(
+            "user",
+            value(Value::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("id", i(7)),
+                    kv("tier", s("gold")),
+                    kv("beta", value(Value::BoolValue(true))),
+                ],
+            })),
+        ),
     ];
     checkout.links = vec![Link {
         trace_id: TRACE_IDS[0].to_vec(),
@@ -156,7 +185,10 @@ fn frontend() -> ResourceSpans {
 
 fn cart() -> ResourceSpans {
     let mut get = span(0, 3, Some(2), "cart.Get", 10, 90);
-    get.attributes = vec![kv("rpc.method", s("Get")), kv("cache.hit", value(Value::BoolValue(false)))];
+    get.attributes = vec![
+        kv("rpc.method", s("Get")),
+        kv("cache.hit", value(Value::BoolValue(false))),
+    ];
     let mut query = span(0, 4, Some(3), "SELECT carts", 20, 60);
     query.kind = 3;
     query.attributes = vec![
@@ -175,13 +207,22 @@ fn cart() -> ResourceSpans {
         dropped_attributes_count: 1,
     }];
     let mut reserve = span(1, 11, Some(10), "cart.Reserve", 220, 150);
-    reserve.attributes = vec![kv("ratio", value(Value::DoubleValue(0.25))), kv("blob", value(Value::BytesValue(vec![0, 159, 146, 150])))];
+    reserve.attributes = vec![
+        kv("ratio", value(Value::DoubleValue(0.25))),
+        kv("blob", value(Value::BytesValue(vec![0, 159, 146, 150]))),
+    ];
     let mut payment = span(1, 12, Some(11), "payment.Charge", 250, 100);
     payment.kind = 3;
     payment.trace_state = "congo=t61rcWkgMzE".into();
     payment.flags = 1;
     ResourceSpans {
-        resource: resource("cart", vec![kv("host.name", s("node-3")), kv("cloud.region", s("eu-west-1"))]),
+        resource: resource(
+            "cart",
+            vec![
+                kv("host.name", s("node-3")),
+                kv("cloud.region", s("eu-west-1")),
+            ],
+        ),
         scope_spans: vec![
             scope("grpc-server", vec![get, reserve]),
             scope("sql-client", vec![query, payment]),
@@ -202,7 +243,10 @@ fn worker() -> ResourceSpans {
     consume.dropped_events_count = 1;
     let mut orphan = span(3, 30, Some(99), "\u{1F680} launch", 3000, 5);
     orphan.kind = 1;
-    orphan.status = Some(Status { message: String::new(), code: 1 });
+    orphan.status = Some(Status {
+        message: String::new(),
+        code: 1,
+    });
     // A parent cycle: 31 and 32 are each other's parent.
     let cycle_a = span(3, 31, Some(32), "cycle a", 3001, 1);
     let cycle_b = span(3, 32, Some(31), "cycle b", 3001, 1);
@@ -210,7 +254,10 @@ fn worker() -> ResourceSpans {
     same_start.kind = 4;
     ResourceSpans {
         resource: resource("worker", Vec::new()),
-        scope_spans: vec![scope("kafka", vec![consume, orphan, cycle_a, cycle_b, same_start])],
+        scope_spans: vec![scope(
+            "kafka",
+            vec![consume, orphan, cycle_a, cycle_b, same_start],
+        )],
         schema_url: String::new(),
     }
 }

@@ -40,7 +40,11 @@ pub fn check_block_round_trip(spans: Vec<Span>) {
         Err(e) => panic!("a block just written cannot be read back: {e}"),
     };
     let back = sorted(back);
-    assert_eq!(back.len(), expected.len(), "span count after the round trip");
+    assert_eq!(
+        back.len(),
+        expected.len(),
+        "span count after the round trip"
+    );
     for (got, want) in back.iter().zip(&expected) {
         let (g, w) = (format!("{got:#?}"), format!("{want:#?}"));
         if g != w {

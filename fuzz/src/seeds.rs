@@ -17,10 +17,16 @@ use crate::wire;
 /// Every target's seeds, by target name.
 pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     vec![
-        ("otlp_proto", requests().iter().map(Message::encode_to_vec).collect()),
+        (
+            "otlp_proto",
+            requests().iter().map(Message::encode_to_vec).collect(),
+        ),
         ("otlp_json", requests().iter().map(json).collect()),
         ("wal_record", wal_segments()),
-        ("traceql", QUERIES.iter().map(|q| q.as_bytes().to_vec()).collect()),
+        (
+            "traceql",
+            QUERIES.iter().map(|q| q.as_bytes().to_vec()).collect(),
+        ),
         ("meta_parsers", meta_objects()),
         ("block_file", block_objects()),
         ("internal_api", internal_requests()),
@@ -36,7 +42,9 @@ fn value(v: Value) -> AnyValue {
     AnyValue { value: Some(v) }
 }
 
-fn one_span_request(span: opentelemetry_proto::tonic::trace::v1::Span) -> ExportTraceServiceRequest {
+fn one_span_request(
+    span: opentelemetry_proto::tonic::trace::v1::Span,
+) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: None,
@@ -64,9 +72,13 @@ pub fn requests() -> Vec<ExportTraceServiceRequest> {
     let mut nested = value(Value::StringValue("leaf".into()));
     for depth in 0..8 {
         nested = if depth % 2 == 0 {
-            value(Value::ArrayValue(ArrayValue { values: vec![nested, value(Value::IntValue(depth))] }))
+            value(Value::ArrayValue(ArrayValue {
+                values: vec![nested, value(Value::IntValue(depth))],
+            }))
         } else {
-            value(Value::KvlistValue(KeyValueList { values: vec![kv("k", nested)] }))
+            value(Value::KvlistValue(KeyValueList {
+                values: vec![kv("k", nested)],
+            }))
         };
     }
     let mut deep = span(0, 40, None, "deep", 0, 1);
@@ -90,7 +102,9 @@ pub fn requests() -> Vec<ExportTraceServiceRequest> {
     parent.parent_span_id = vec![9; 9];
     let good = span(2, 45, None, "good", 0, 1);
     let mut bad = one_span_request(good);
-    bad.resource_spans[0].scope_spans[0].spans.extend([zero, short, parent]);
+    bad.resource_spans[0].scope_spans[0]
+        .spans
+        .extend([zero, short, parent]);
     out.push(bad);
     // Copies of a span ID, times at the ends of the range, empty everything.
     let mut first = span(3, 46, None, "copy", 0, 1);
@@ -245,11 +259,16 @@ fn meta_objects() -> Vec<Vec<u8>> {
         rollup.add_span(&span, 60);
     }
     let tenant = fixture::tenant();
-    let (mut rollup_meta, rollup_data) =
-        match strata_block::encode_segment(&tenant, fixture::BLOCK_ID, &rollup, vec![fixture::BLOCK_ID], Vec::new()) {
-            Ok(encoded) => encoded,
-            Err(e) => panic!("the fixture rollup does not encode: {e}"),
-        };
+    let (mut rollup_meta, rollup_data) = match strata_block::encode_segment(
+        &tenant,
+        fixture::BLOCK_ID,
+        &rollup,
+        vec![fixture::BLOCK_ID],
+        Vec::new(),
+    ) {
+        Ok(encoded) => encoded,
+        Err(e) => panic!("the fixture rollup does not encode: {e}"),
+    };
     rollup_meta.created_at = fixed_time();
     let index = TenantIndex {
         format_version: strata_block::INDEX_FORMAT_VERSION,
@@ -338,7 +357,11 @@ fn internal_requests() -> Vec<Vec<u8>> {
         out.push(with(1, 1, wire::search_request(query, 20, None, None)));
     }
     let range = Some((fixture::T0, fixture::T0 + 10_000_000_000));
-    out.push(with(1, 1, wire::search_request("{ }", 5, range, Some(1_000_000))));
+    out.push(with(
+        1,
+        1,
+        wire::search_request("{ }", 5, range, Some(1_000_000)),
+    ));
     out.push(with(1, 1, wire::search_request("{ }", 0, None, None)));
     let mut own_tenant = vec![1, 3, 4];
     own_tenant.extend(b"fuzz");

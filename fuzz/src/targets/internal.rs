@@ -14,7 +14,10 @@ use crate::runtime::run;
 fn service() -> Arc<IngesterService> {
     static SERVICE: OnceLock<Arc<IngesterService>> = OnceLock::new();
     Arc::clone(SERVICE.get_or_init(|| {
-        Arc::new(IngesterService::new(Arc::new(FixtureRecent::new(true)), true))
+        Arc::new(IngesterService::new(
+            Arc::new(FixtureRecent::new(true)),
+            true,
+        ))
     }))
 }
 
@@ -42,11 +45,7 @@ pub fn internal_api(data: &[u8]) {
     };
     let service = service();
     let body = body.to_vec();
-    let answer = run(async move {
-        service
-            .call_encoded(method, tenant.as_deref(), &body)
-            .await
-    });
+    let answer = run(async move { service.call_encoded(method, tenant.as_deref(), &body).await });
     if let Err(status) = answer {
         assert_ne!(
             status.code(),

@@ -23,13 +23,21 @@ pub fn meta_parsers(data: &[u8]) {
         0 => {
             if let Ok(meta) = BlockMeta::parse(object, "fuzz/meta.json") {
                 let again = BlockMeta::parse(&meta.to_json(), "again");
-                assert_eq!(again.ok().as_ref(), Some(&meta), "meta.json does not print back");
+                assert_eq!(
+                    again.ok().as_ref(),
+                    Some(&meta),
+                    "meta.json does not print back"
+                );
             }
         }
         1 => {
             if let Ok(tags) = TagSummary::parse(object, "fuzz/tags.json") {
                 let again = TagSummary::parse(&tags.to_json(), "again");
-                assert_eq!(again.ok().as_ref(), Some(&tags), "tags.json does not print back");
+                assert_eq!(
+                    again.ok().as_ref(),
+                    Some(&tags),
+                    "tags.json does not print back"
+                );
             }
         }
         2 => tenant_index(object),
@@ -41,13 +49,21 @@ pub fn meta_parsers(data: &[u8]) {
         4 => {
             if let Ok(marker) = CompactedMarker::parse(object, "fuzz/compacted.json") {
                 let again = CompactedMarker::parse(&marker.to_json(), "again");
-                assert_eq!(again.ok().as_ref(), Some(&marker), "a marker does not print back");
+                assert_eq!(
+                    again.ok().as_ref(),
+                    Some(&marker),
+                    "a marker does not print back"
+                );
             }
         }
         5 => {
             if let Ok(meta) = RollupMeta::parse(object, "fuzz/rollup meta.json") {
                 let again = RollupMeta::parse(&meta.to_json(), "again");
-                assert_eq!(again.ok().as_ref(), Some(&meta), "a rollup meta does not print back");
+                assert_eq!(
+                    again.ok().as_ref(),
+                    Some(&meta),
+                    "a rollup meta does not print back"
+                );
             }
         }
         6 => rollup_segment(object),
@@ -67,7 +83,11 @@ fn tenant_index(bytes: &[u8]) {
         match index.encode() {
             Ok(encoded) => {
                 let again = TenantIndex::decode(&encoded, "again", &tenant);
-                assert_eq!(again.ok().as_ref(), Some(&index), "an index does not print back");
+                assert_eq!(
+                    again.ok().as_ref(),
+                    Some(&index),
+                    "an index does not print back"
+                );
             }
             Err(e) => panic!("an index that decodes does not encode: {e}"),
         }
@@ -95,7 +115,11 @@ fn rollup_segment(bytes: &[u8]) {
     );
     match encoded {
         Ok((_, data)) => match strata_block::decode_segment(data, "again") {
-            Ok(again) => assert_eq!(rows(&again), rows(&rollup), "a rollup segment does not write back"),
+            Ok(again) => assert_eq!(
+                rows(&again),
+                rows(&rollup),
+                "a rollup segment does not write back"
+            ),
             Err(e) => panic!("a rollup segment written from a decoded one does not decode: {e}"),
         },
         Err(e) => panic!("a decoded rollup does not encode: {e}"),

@@ -15,7 +15,12 @@ use crate::wire::{WAL_MAGIC, wal_record};
 
 /// An OTLP/gRPC or OTLP/HTTP protobuf body.
 pub fn otlp_proto(data: &[u8]) {
-    if data.len() > ReceiversConfig::default().otlp_grpc.max_message_bytes.as_u64() as usize {
+    if data.len()
+        > ReceiversConfig::default()
+            .otlp_grpc
+            .max_message_bytes
+            .as_u64() as usize
+    {
         return;
     }
     if let Ok(request) = ExportTraceServiceRequest::decode(data) {
@@ -47,9 +52,16 @@ fn accept(mut request: ExportTraceServiceRequest) {
     check_wal_round_trip(&request);
     let (spans, rejected) = strata_model::otlp::spans_from_request(request);
     if let Some(r) = rejected.first() {
-        panic!("sanitize kept span #{} that does not convert: {}", r.index, r.error);
+        panic!(
+            "sanitize kept span #{} that does not convert: {}",
+            r.index, r.error
+        );
     }
-    assert_eq!(spans.len(), kept, "spans lost converting the sanitized request");
+    assert_eq!(
+        spans.len(),
+        kept,
+        "spans lost converting the sanitized request"
+    );
     check_block_round_trip(spans);
 }
 
@@ -60,7 +72,11 @@ fn check_wal_round_trip(request: &ExportTraceServiceRequest) {
     segment.extend(wal_record(TENANT.as_bytes(), 7, &payload));
     let (records, damage) = decode_segment_bytes(&Bytes::from(segment));
     assert_eq!(damage, None, "a WAL record just written reads as damaged");
-    assert_eq!(records.len(), 1, "records read back from a one-record segment");
+    assert_eq!(
+        records.len(),
+        1,
+        "records read back from a one-record segment"
+    );
     assert_eq!(records[0].payload, payload, "the WAL payload changed");
     match ExportTraceServiceRequest::decode(records[0].payload.clone()) {
         Ok(again) => assert_eq!(

@@ -27,7 +27,11 @@ impl FixtureRecent {
         };
         Self {
             traces: by_trace.into_values().collect(),
-            blocks: if with_block { vec![block.meta] } else { Vec::new() },
+            blocks: if with_block {
+                vec![block.meta]
+            } else {
+                Vec::new()
+            },
             tags,
         }
     }

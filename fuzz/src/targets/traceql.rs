@@ -77,7 +77,10 @@ async fn check(queriers: &Queriers, text: &str) {
     };
     let printed = query.to_string();
     match strata_traceql::parse(&printed) {
-        Ok(again) => assert_eq!(again, query, "{text:?} printed as {printed:?} parses to another query"),
+        Ok(again) => assert_eq!(
+            again, query,
+            "{text:?} printed as {printed:?} parses to another query"
+        ),
         Err(e) => panic!("{text:?} printed as {printed:?} does not parse: {e}"),
     }
     if query.validate().is_err() {
@@ -96,7 +99,10 @@ async fn check(queriers: &Queriers, text: &str) {
     let from_block = queriers.block.search(&tenant, request()).await;
     let from_recent = queriers.recent.search(&tenant, request()).await;
     if let (Ok(block), Ok(recent)) = (&from_block, &from_recent) {
-        assert_eq!(block.partial, None, "the fixture block failed to search: {text:?}");
+        assert_eq!(
+            block.partial, None,
+            "the fixture block failed to search: {text:?}"
+        );
         let ids = |r: &strata_query::SearchResult| -> BTreeSet<TraceId> {
             r.traces.iter().map(|t| t.trace_id).collect()
         };

@@ -16,7 +16,10 @@ pub fn wal_record(data: &[u8]) {
     let bytes = Bytes::copy_from_slice(data);
     let (records, damage) = decode_segment_bytes(&bytes);
     if !data.starts_with(WAL_MAGIC) {
-        assert!(records.is_empty(), "records read from a file without the magic");
+        assert!(
+            records.is_empty(),
+            "records read from a file without the magic"
+        );
         assert!(damage.is_some(), "a file without the magic reads as intact");
         return;
     }
@@ -33,7 +36,11 @@ pub fn wal_record(data: &[u8]) {
         "the records read are not the segment's first records"
     );
     if damage.is_none() {
-        assert_eq!(prefix.len(), data.len(), "bytes left unread in an intact segment");
+        assert_eq!(
+            prefix.len(),
+            data.len(),
+            "bytes left unread in an intact segment"
+        );
     }
     for record in records {
         // Replay skips a record whose payload does not decode, and keeps the rest.
