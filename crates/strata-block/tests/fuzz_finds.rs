@@ -23,3 +23,89 @@ fn a_column_chunk_at_a_negative_offset_is_an_error_not_a_panic() {
     let spans = strata_block::read_spans(bytes, "fuzz");
     assert!(spans.is_err(), "read {:?} spans", spans.map(|s| s.len()));
 }
+
+/// The same footer check on the readers of blocks in a bucket: the async Parquet reader behind
+/// `read_trace`, `scan_block` and `BlockTraceReader` calls the same `byte_range` (its in-memory
+/// row group fetch), so a `data.parquet` whose footer puts a column chunk at a negative offset
+/// panicked a lookup, a search and a compaction. The file here is a block the writer made, its
+/// footer rewritten with the first column chunk of the first row group at offset -4.
+#[tokio::test]
+async fn a_block_with_a_column_chunk_at_a_negative_offset_is_an_error_for_every_reader() {
+    use std::sync::Arc;
+
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+    use strata_block::{
+        BlockConfig, BlockIdentity, BlockTraceReader, Prune, ReadStats, encode_block,
+        open_block_file, read_trace, scan_block, upload_block,
+    };
+    use strata_model::TenantId;
+    use strata_storage::Storage;
+
+    let mut workload = strata_bench::workload::Workload::new(Default::default());
+    let spans: Vec<_> = (0..5)
+        .flat_map(|_| {
+            strata_model::otlp::spans_from_request(workload.next_trace().into_request()).0
+        })
+        .collect();
+    let first_trace = spans.iter().map(|s| s.trace_id).min().unwrap();
+    let identity = BlockIdentity::fresh(TenantId::new("t").unwrap());
+    let mut block = encode_block(identity, BlockConfig::default(), spans).unwrap();
+
+    let data = block.data.clone();
+    let footer_len = u32::from_le_bytes(data[data.len() - 8..data.len() - 4].try_into().unwrap());
+    let footer_start = data.len() - 8 - footer_len as usize;
+    let mut metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&data)
+        .unwrap()
+        .into_builder();
+    let mut groups = metadata.take_row_groups();
+    let mut columns = groups[0].columns().to_vec();
+    columns[0] = columns[0]
+        .clone()
+        .into_builder()
+        .set_data_page_offset(-4)
+        .set_dictionary_page_offset(None)
+        .build()
+        .unwrap();
+    groups[0] = groups[0]
+        .clone()
+        .into_builder()
+        .set_column_metadata(columns)
+        .build()
+        .unwrap();
+    let metadata = metadata.set_row_groups(groups).build();
+    let mut hostile = data[..footer_start].to_vec();
+    ParquetMetaDataWriter::new(&mut hostile, &metadata)
+        .finish()
+        .unwrap();
+    let new_footer = u32::from_le_bytes(
+        hostile[hostile.len() - 8..hostile.len() - 4]
+            .try_into()
+            .unwrap(),
+    );
+    block.meta.data_size = hostile.len() as u64;
+    block.meta.footer_size = u64::from(new_footer) + 8;
+    block.data = Bytes::from(hostile);
+
+    let storage = Storage::in_memory();
+    upload_block(&storage, &block).await.unwrap();
+    let stats = Arc::new(ReadStats::default());
+    let meta = &block.meta;
+    // Each reader either refuses the footer or fails reading the damaged column; none panics.
+    match open_block_file(&storage, meta, &stats).await {
+        Err(_) => {}
+        Ok(file) => {
+            let found = read_trace(&storage, meta, &file, &first_trace, &stats).await;
+            assert!(found.is_err(), "read {:?} spans", found.map(|s| s.len()));
+            let scanned =
+                scan_block(&storage, meta, &file, &["trace_id"], &Prune::Any, &stats).await;
+            assert!(scanned.is_err(), "scanned a damaged column");
+        }
+    }
+    if let Ok(mut reader) = BlockTraceReader::open(&storage, Arc::new(meta.clone())).await {
+        assert!(
+            reader.next().await.is_err(),
+            "read a trace from a damaged column"
+        );
+    }
+}
