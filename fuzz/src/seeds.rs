@@ -329,6 +329,8 @@ fn block_objects() -> Vec<Vec<u8>> {
     if let Some(shard) = block.blooms.first() {
         out.push(tagged(3, shard));
     }
+    let footer = &block.data[crate::targets::footer_start(&block.data)..block.data.len() - 8];
+    out.push(tagged(5, footer));
     out
 }
 

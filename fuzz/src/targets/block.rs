@@ -6,7 +6,9 @@
 //!
 //! Byte 0 picks the object: 0 `data.parquet` with `meta.json`'s sizes fitted to it (so the
 //! reader gets as far as the footer allows), 1 `data.parquet` with the meta as written, 2
-//! `meta.json`, 3 `bloom-0`, 4 `tags.json`.
+//! `meta.json`, 3 `bloom-0`, 4 `tags.json`, 5 the Parquet footer alone (the file keeps its
+//! pages and gets the input as its footer, length and magic added; the meta's sizes fitted), so
+//! that mutations land on the metadata every reader parses first.
 
 use std::sync::{Arc, OnceLock};
 
@@ -42,7 +44,7 @@ pub fn block_file(data: &[u8]) {
         tags: block.tags.clone(),
     };
     let object = Bytes::copy_from_slice(object);
-    match which % 5 {
+    match which % 6 {
         0 => {
             fit_sizes(&mut meta, &object);
             files.data = object;
@@ -56,9 +58,17 @@ pub fn block_file(data: &[u8]) {
             Some(first) => *first = object,
             None => return,
         },
-        _ => {
+        4 => {
             let _ = TagSummary::parse(&object, "fuzz/tags.json");
             return;
+        }
+        _ => {
+            let mut data = block.data[..footer_start(&block.data)].to_vec();
+            data.extend_from_slice(&object);
+            data.extend_from_slice(&(object.len() as u32).to_le_bytes());
+            data.extend_from_slice(b"PAR1");
+            fit_sizes(&mut meta, &data);
+            files.data = Bytes::from(data);
         }
     }
     run(read_everything(meta, files));
@@ -68,6 +78,15 @@ struct Files {
     data: Bytes,
     blooms: Vec<Bytes>,
     tags: Bytes,
+}
+
+/// Where the footer of a Parquet file written by the block writer starts.
+pub fn footer_start(data: &[u8]) -> usize {
+    let trailer = data.len().saturating_sub(8);
+    let len = data
+        .get(trailer..trailer + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    trailer.saturating_sub(len)
 }
 
 /// Sizes in the meta that match a replaced `data.parquet`: its length, and the footer length

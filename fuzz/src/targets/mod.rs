@@ -8,7 +8,7 @@ mod recent;
 mod traceql;
 mod wal;
 
-pub use block::block_file;
+pub use block::{block_file, footer_start};
 pub use internal::internal_api;
 pub use meta::meta_parsers;
 pub use otlp::{otlp_json, otlp_proto};
