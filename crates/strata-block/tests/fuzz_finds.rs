@@ -109,3 +109,61 @@ async fn a_block_with_a_column_chunk_at_a_negative_offset_is_an_error_for_every_
         );
     }
 }
+
+/// `block_file` found these (a 600 s campaign): the fuzz fixture's `data.parquet` with bytes of
+/// its footer changed, which panic inside the parquet crate instead of returning an error —
+/// `fixed_len_byte_array.rs` slices out of range (`7387904f`) and unwraps `None` (`c5fb9cd8`)
+/// under `read_spans`; the async reader behind `read_trace` overflows an add in
+/// `selection/ranges.rs` (`a317fd0f`) and a subtraction in `push_decoder/.../data.rs`
+/// (`44c5fb9e`); these two are overflow checks, so in a release build the arithmetic wraps
+/// instead. `fit` says whether `meta.json`'s sizes are fitted to the file (as for a meta
+/// written for it) or kept as the original block's. Every reader must answer with an error.
+#[tokio::test]
+async fn damaged_block_files_are_errors_for_every_reader() {
+    use std::sync::Arc;
+
+    use strata_block::{
+        BlockMeta, BlockTraceReader, Prune, ReadStats, layout, open_block_file, read_spans,
+        read_trace, scan_block,
+    };
+    use strata_model::{TenantId, TraceId};
+    use strata_storage::Storage;
+
+    let cases = [
+        ("damaged-block-7387904f.parquet.zst", false),
+        ("damaged-block-c5fb9cd8.parquet.zst", true),
+        ("damaged-block-a317fd0f.parquet.zst", false),
+        ("damaged-block-44c5fb9e.parquet.zst", false),
+    ];
+    let traces = [
+        "0af7651916cd43dd8448eb211c80319c",
+        "ffeeddccbbaa99887766554433221101",
+        "42424242424242424242424242424242",
+    ];
+    for (name, fit) in cases {
+        let file = Bytes::from(zstd::decode_all(&data(name)[..]).unwrap());
+        let _ = read_spans(file.clone(), name);
+
+        let mut meta = BlockMeta::parse(&data("damaged-block-meta.json"), "meta.json").unwrap();
+        if fit {
+            meta.data_size = file.len() as u64;
+            let trailer = &file[file.len() - 8..file.len() - 4];
+            meta.footer_size = u64::from(u32::from_le_bytes(trailer.try_into().unwrap())) + 8;
+        }
+        let storage = Storage::in_memory();
+        let tenant = TenantId::new(&meta.tenant).unwrap();
+        let path = layout::data_path(&tenant, meta.block_id);
+        storage.put(&path, file.clone()).await.unwrap();
+        let stats = Arc::new(ReadStats::default());
+        if let Ok(footer) = open_block_file(&storage, &meta, &stats).await {
+            for hex in traces {
+                let id = TraceId::from_hex(hex).unwrap();
+                let _ = read_trace(&storage, &meta, &footer, &id, &stats).await;
+            }
+            let _ = scan_block(&storage, &meta, &footer, &["trace_id"], &Prune::Any, &stats).await;
+        }
+        if let Ok(mut reader) = BlockTraceReader::open(&storage, Arc::new(meta)).await {
+            while let Ok(Some(_)) = reader.next().await {}
+        }
+    }
+}
