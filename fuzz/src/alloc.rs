@@ -18,9 +18,9 @@ fn too_large(size: usize) -> ! {
     // No allocation here: the message is built in a stack buffer.
     let mut buf = [0u8; 96];
     let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(
+    let _ = writeln!(
         cursor,
-        "strata-fuzz: allocation of {size} bytes exceeds the cap of {MAX_ALLOCATION}\n"
+        "strata-fuzz: allocation of {size} bytes exceeds the cap of {MAX_ALLOCATION}"
     );
     let len = usize::try_from(cursor.position()).unwrap_or(0);
     let _ = std::io::stderr().write_all(&buf[..len]);

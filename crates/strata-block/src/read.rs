@@ -1,6 +1,7 @@
 //! Reading rows of `data.parquet` back into spans. Every column is looked up by name and type;
 //! anything missing or malformed is reported as corruption, never a panic.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -132,12 +133,26 @@ pub(crate) fn file_batches(
     let size = data.len() as u64;
     let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(parquet_err)?;
     check_column_chunks(builder.metadata(), size, what)?;
-    let reader = builder.with_batch_size(8192).build().map_err(parquet_err)?;
-    Ok(reader.map(move |batch| {
-        batch.map_err(|source| Error::Arrow {
-            block: what.to_owned(),
-            source,
-        })
+    let mut reader = Some(builder.with_batch_size(8192).build().map_err(parquet_err)?);
+    Ok(std::iter::from_fn(move || {
+        let mut current = reader.take()?;
+        // The parquet crate panics on some damaged files instead of returning an error (the
+        // fuzz targets found slices out of range and unwrapped `None`s in its fixed-length byte
+        // array reader). Such a file is corrupt: say so, and read no further.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| current.next())) {
+            Ok(Some(batch)) => {
+                reader = Some(current);
+                Some(batch.map_err(|source| Error::Arrow {
+                    block: what.to_owned(),
+                    source,
+                }))
+            }
+            Ok(None) => None,
+            Err(_) => Some(Err(corrupt(
+                what,
+                "the Parquet reader panicked on the file",
+            ))),
+        }
     }))
 }
 

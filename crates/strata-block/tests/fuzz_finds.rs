@@ -110,40 +110,62 @@ async fn a_block_with_a_column_chunk_at_a_negative_offset_is_an_error_for_every_
     }
 }
 
-/// `block_file` found these (a 600 s campaign): the fuzz fixture's `data.parquet` with bytes of
-/// its footer changed, which panic inside the parquet crate instead of returning an error —
-/// `fixed_len_byte_array.rs` slices out of range (`7387904f`) and unwraps `None` (`c5fb9cd8`)
-/// under `read_spans`; the async reader behind `read_trace` overflows an add in
-/// `selection/ranges.rs` (`a317fd0f`) and a subtraction in `push_decoder/.../data.rs`
-/// (`44c5fb9e`); these two are overflow checks, so in a release build the arithmetic wraps
-/// instead. `fit` says whether `meta.json`'s sizes are fitted to the file (as for a meta
-/// written for it) or kept as the original block's. Every reader must answer with an error.
+/// `block_file` found these in a 600 s campaign: the fuzz fixture's `data.parquet` with bytes of
+/// its footer changed, `fit` saying whether `meta.json`'s sizes are fitted to the file (as for a
+/// meta written for it) or kept as the original block's.
+const DAMAGED_BLOCKS: [(&str, bool); 4] = [
+    ("damaged-block-7387904f.parquet.zst", false),
+    ("damaged-block-c5fb9cd8.parquet.zst", true),
+    ("damaged-block-a317fd0f.parquet.zst", false),
+    ("damaged-block-44c5fb9e.parquet.zst", false),
+];
+
+fn damaged(name: &str) -> Bytes {
+    Bytes::from(zstd::decode_all(&data(name)[..]).unwrap())
+}
+
+/// Two of them (`7387904f`, `c5fb9cd8`) panicked inside the parquet crate under `read_spans`
+/// (and so `decode_segment`): `fixed_len_byte_array.rs` sliced out of range and unwrapped a
+/// `None`. The whole-file reader now reports a panic in the parquet crate as corruption.
+#[test]
+fn damaged_block_files_are_errors_for_the_whole_file_reader() {
+    for (name, _) in DAMAGED_BLOCKS {
+        let file = damaged(name);
+        let spans = strata_block::read_spans(file.clone(), name);
+        if name.contains("7387904f") || name.contains("c5fb9cd8") {
+            assert!(
+                spans.is_err(),
+                "{name}: read {:?} spans",
+                spans.map(|s| s.len())
+            );
+        }
+        assert!(strata_block::decode_segment(file, name).is_err(), "{name}");
+    }
+}
+
+/// The other two panic in the async reader behind `read_trace` (and so `scan_block` and
+/// `BlockTraceReader`): an add overflows in the parquet crate's `selection/ranges.rs`
+/// (`a317fd0f`), a subtraction in `push_decoder/reader_builder/data.rs` (`44c5fb9e`). Both are
+/// overflow checks, which a release build does not make (there the arithmetic wraps). Every
+/// reader of a block in a bucket must answer with an error.
 #[tokio::test]
-async fn damaged_block_files_are_errors_for_every_reader() {
+async fn damaged_block_files_are_errors_for_the_bucket_readers() {
     use std::sync::Arc;
 
     use strata_block::{
-        BlockMeta, BlockTraceReader, Prune, ReadStats, layout, open_block_file, read_spans,
-        read_trace, scan_block,
+        BlockMeta, BlockTraceReader, Prune, ReadStats, layout, open_block_file, read_trace,
+        scan_block,
     };
     use strata_model::{TenantId, TraceId};
     use strata_storage::Storage;
 
-    let cases = [
-        ("damaged-block-7387904f.parquet.zst", false),
-        ("damaged-block-c5fb9cd8.parquet.zst", true),
-        ("damaged-block-a317fd0f.parquet.zst", false),
-        ("damaged-block-44c5fb9e.parquet.zst", false),
-    ];
     let traces = [
         "0af7651916cd43dd8448eb211c80319c",
         "ffeeddccbbaa99887766554433221101",
         "42424242424242424242424242424242",
     ];
-    for (name, fit) in cases {
-        let file = Bytes::from(zstd::decode_all(&data(name)[..]).unwrap());
-        let _ = read_spans(file.clone(), name);
-
+    for (name, fit) in DAMAGED_BLOCKS {
+        let file = damaged(name);
         let mut meta = BlockMeta::parse(&data("damaged-block-meta.json"), "meta.json").unwrap();
         if fit {
             meta.data_size = file.len() as u64;

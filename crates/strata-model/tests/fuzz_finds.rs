@@ -22,6 +22,10 @@ fn non_finite_doubles_inside_arrays_survive_the_attribute_json() {
         let json = value.to_otlp_json();
         let back = AttrValue::from_otlp_json(&json).unwrap();
         // Compared through Debug, so that NaN equals NaN.
-        assert_eq!(format!("{back:?}"), format!("{value:?}"), "{d} stored as {json}");
+        assert_eq!(
+            format!("{back:?}"),
+            format!("{value:?}"),
+            "{d} stored as {json}"
+        );
     }
 }
