@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod fixture;
+pub mod panics;
 pub mod roundtrip;
 pub mod runtime;
 pub mod seeds;

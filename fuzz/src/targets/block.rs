@@ -33,6 +33,7 @@ const MAX_TRACES: usize = 10_000;
 
 /// One object of the block, after its selector byte.
 pub fn block_file(data: &[u8]) {
+    crate::panics::install();
     let Some((&which, object)) = data.split_first() else {
         return;
     };

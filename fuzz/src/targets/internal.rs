@@ -23,6 +23,7 @@ fn service() -> Arc<IngesterService> {
 
 /// One internal API request.
 pub fn internal_api(data: &[u8]) {
+    crate::panics::install();
     let [method, tenant, rest @ ..] = data else {
         return;
     };

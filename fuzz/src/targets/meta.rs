@@ -16,6 +16,7 @@ use crate::fixture;
 
 /// One object, after its selector byte.
 pub fn meta_parsers(data: &[u8]) {
+    crate::panics::install();
     let Some((&which, object)) = data.split_first() else {
         return;
     };

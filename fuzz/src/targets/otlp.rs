@@ -15,6 +15,7 @@ use crate::wire::{WAL_MAGIC, wal_record};
 
 /// An OTLP/gRPC or OTLP/HTTP protobuf body.
 pub fn otlp_proto(data: &[u8]) {
+    crate::panics::install();
     if data.len()
         > ReceiversConfig::default()
             .otlp_grpc
@@ -30,6 +31,7 @@ pub fn otlp_proto(data: &[u8]) {
 
 /// An OTLP/HTTP JSON body, decoded by the HTTP receiver's own function.
 pub fn otlp_json(data: &[u8]) {
+    crate::panics::install();
     if data.len() > ReceiversConfig::default().otlp_http.max_body_bytes.as_u64() as usize {
         return;
     }

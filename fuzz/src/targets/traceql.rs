@@ -59,6 +59,7 @@ fn queriers() -> Arc<Queriers> {
 
 /// A TraceQL query, as UTF-8 text.
 pub fn traceql(data: &[u8]) {
+    crate::panics::install();
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -13,6 +13,7 @@ use crate::wire::{WAL_MAGIC, wal_record as encode_record};
 
 /// A WAL segment.
 pub fn wal_record(data: &[u8]) {
+    crate::panics::install();
     let bytes = Bytes::copy_from_slice(data);
     let (records, damage) = decode_segment_bytes(&bytes);
     if !data.starts_with(WAL_MAGIC) {
