@@ -1,5 +1,5 @@
-//! Inputs the fuzz targets (`fuzz/`) found to change on their way through the model, each kept
-//! as a regression test.
+//! Inputs the fuzz targets (`fuzz/`) found to change on their way through the model, kept as
+//! regression tests that fail until it is fixed.
 
 #![allow(clippy::unwrap_used)]
 

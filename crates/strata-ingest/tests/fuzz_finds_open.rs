@@ -1,5 +1,5 @@
-//! Inputs the fuzz targets (`fuzz/`) found to break the write path, each kept as a regression
-//! test: what the receivers accept must be stored and read back.
+//! Inputs the fuzz targets (`fuzz/`) found to break the write path, kept as regression tests that
+//! fail until it is fixed: what the receivers accept must be stored and read back.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
