@@ -110,9 +110,9 @@ async fn a_block_with_a_column_chunk_at_a_negative_offset_is_an_error_for_every_
     }
 }
 
-/// `block_file` found these in a 600 s campaign: the fuzz fixture's `data.parquet` with bytes of
-/// its footer changed, `fit` saying whether `meta.json`'s sizes are fitted to the file (as for a
-/// meta written for it) or kept as the original block's.
+/// `block_file` found these in a 600 s campaign: the fuzz fixture's `data.parquet` with a few
+/// bytes changed (in pages and page indexes) or inserted, `fit` saying whether `meta.json`'s
+/// sizes are fitted to the file (as for a meta written for it) or kept as the original block's.
 const DAMAGED_BLOCKS: [(&str, bool); 4] = [
     ("damaged-block-7387904f.parquet.zst", false),
     ("damaged-block-c5fb9cd8.parquet.zst", true),
