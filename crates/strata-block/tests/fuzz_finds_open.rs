@@ -19,25 +19,30 @@ fn damaged(name: &str) -> Bytes {
 
 /// The damaged `data.parquet` files `block_file` found (see `fuzz_finds.rs`), `fit` saying
 /// whether `meta.json`'s sizes are fitted to the file or kept as the original block's.
-const DAMAGED_BLOCKS: [(&str, bool); 4] = [
+const DAMAGED_BLOCKS: [(&str, bool); 5] = [
     ("damaged-block-7387904f.parquet.zst", false),
     ("damaged-block-c5fb9cd8.parquet.zst", true),
     ("damaged-block-a317fd0f.parquet.zst", false),
     ("damaged-block-44c5fb9e.parquet.zst", false),
+    ("damaged-block-c1b94053.parquet.zst", false),
 ];
 
 /// Two of the four (`7387904f`, `c5fb9cd8`) are handled; the other two panic in the async
 /// reader behind `read_trace` (and so `scan_block` and `BlockTraceReader`): an add overflows in the parquet crate's `selection/ranges.rs`
 /// (`a317fd0f`), a subtraction in `push_decoder/reader_builder/data.rs` (`44c5fb9e`). Both are
-/// overflow checks, which a release build does not make (there the arithmetic wraps). Every
-/// reader of a block in a bucket must answer with an error.
+/// overflow checks, which a release build does not make (there the arithmetic wraps). A later
+/// campaign found `c1b94053`: a subtraction overflows in the parquet crate's
+/// `serialized_reader.rs` (a page location before the column chunk's start), also under
+/// `read_trace`. Searches with dictionary pruning (a string equality) read pages with the same
+/// page reader, so the scans here try that too. Every reader of a block in a bucket must answer
+/// with an error.
 #[tokio::test]
 async fn damaged_block_files_are_errors_for_the_bucket_readers() {
     use std::sync::Arc;
 
     use strata_block::{
-        BlockMeta, BlockTraceReader, Prune, ReadStats, layout, open_block_file, read_trace,
-        scan_block,
+        BlockMeta, BlockTraceReader, Prune, PruneOp, PruneValue, ReadStats, layout,
+        open_block_file, read_trace, scan_block,
     };
     use strata_model::{TenantId, TraceId};
     use strata_storage::Storage;
@@ -65,7 +70,14 @@ async fn damaged_block_files_are_errors_for_the_bucket_readers() {
                 let id = TraceId::from_hex(hex).unwrap();
                 let _ = read_trace(&storage, &meta, &footer, &id, &stats).await;
             }
-            let _ = scan_block(&storage, &meta, &footer, &["trace_id"], &Prune::Any, &stats).await;
+            let cart = Prune::Column {
+                column: "resource_service_name".into(),
+                op: PruneOp::Eq,
+                value: PruneValue::Str("cart".into()),
+            };
+            for prune in [Prune::Any, cart] {
+                let _ = scan_block(&storage, &meta, &footer, &["trace_id"], &prune, &stats).await;
+            }
         }
         if let Ok(mut reader) = BlockTraceReader::open(&storage, Arc::new(meta)).await {
             while let Ok(Some(_)) = reader.next().await {}
