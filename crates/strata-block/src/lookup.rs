@@ -127,6 +127,7 @@ pub async fn open_block_file(
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let metadata =
         ArrowReaderMetadata::try_new(Arc::new(metadata), options).map_err(parquet_err)?;
+    crate::read::check_column_chunks(metadata.metadata(), size, &block)?;
     Ok(BlockFile { metadata })
 }
 

@@ -1,6 +1,7 @@
 //! Reading rows of `data.parquet` back into spans. Every column is looked up by name and type;
 //! anything missing or malformed is reported as corruption, never a panic.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -9,6 +10,7 @@ use arrow::array::{
 };
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::ParquetMetaData;
 use strata_model::{
     AttrValue, Event, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, StatusCode, TraceId,
 };
@@ -89,6 +91,36 @@ fn opt_str(array: &StringArray, row: usize) -> String {
     }
 }
 
+/// Refuses a footer whose column chunks do not lie within the file's `size` bytes (negative
+/// offsets or lengths, or past the end): the parquet crate trusts them, and panics on negative
+/// ones (`ColumnChunkMetaData::byte_range`).
+pub(crate) fn check_column_chunks(metadata: &ParquetMetaData, size: u64, what: &str) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let within = |offset: i64, len: i64| {
+                u64::try_from(offset)
+                    .ok()
+                    .zip(u64::try_from(len).ok())
+                    .and_then(|(offset, len)| offset.checked_add(len))
+                    .is_some_and(|end| end <= size)
+            };
+            if !within(start, column.compressed_size()) || !within(column.data_page_offset(), 0) {
+                return Err(corrupt(
+                    what,
+                    format!(
+                        "row group {g}: column chunk {} lies outside the file",
+                        column.column_path()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The record batches of a whole Parquet file held in memory, errors naming `what`.
 pub(crate) fn file_batches(
     data: Bytes,
@@ -98,16 +130,29 @@ pub(crate) fn file_batches(
         block: what.to_owned(),
         source,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(parquet_err)?
-        .with_batch_size(8192)
-        .build()
-        .map_err(parquet_err)?;
-    Ok(reader.map(move |batch| {
-        batch.map_err(|source| Error::Arrow {
-            block: what.to_owned(),
-            source,
-        })
+    let size = data.len() as u64;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(parquet_err)?;
+    check_column_chunks(builder.metadata(), size, what)?;
+    let mut reader = Some(builder.with_batch_size(8192).build().map_err(parquet_err)?);
+    Ok(std::iter::from_fn(move || {
+        let mut current = reader.take()?;
+        // The parquet crate panics on some damaged files instead of returning an error (the
+        // fuzz targets found slices out of range and unwrapped `None`s in its fixed-length byte
+        // array reader). Such a file is corrupt: say so, and read no further.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| current.next())) {
+            Ok(Some(batch)) => {
+                reader = Some(current);
+                Some(batch.map_err(|source| Error::Arrow {
+                    block: what.to_owned(),
+                    source,
+                }))
+            }
+            Ok(None) => None,
+            Err(_) => Some(Err(corrupt(
+                what,
+                "the Parquet reader panicked on the file",
+            ))),
+        }
     }))
 }
 

@@ -25,7 +25,9 @@ pub use blocklist::Blocklist;
 pub use config::{IngestersConfig, QueryConfig};
 pub use error::{Error, Result};
 pub use metrics::QueryMetrics;
-pub use recent::{IngesterPool, IngesterService, RecentData, RecentSource, Resolve};
+pub use recent::{
+    IngesterPool, IngesterService, InternalMethod, RecentData, RecentSource, Resolve,
+};
 pub use search::{
     OutValue, SearchMetrics, SearchRequest, SearchResult, SpanHit, SpansetHit, TraceHit,
 };

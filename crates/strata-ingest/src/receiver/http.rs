@@ -88,20 +88,7 @@ async fn handle(
                 .map_err(|e| Error::Malformed(format!("malformed OTLP protobuf: {e}")))?;
             (request, Some(body))
         }
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_slice(&body);
-            let request: ExportTraceServiceRequest = serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| {
-                    Error::Malformed(format!(
-                        "malformed OTLP JSON at `{}`: {}",
-                        e.path(),
-                        e.inner()
-                    ))
-                })?;
-            de.end()
-                .map_err(|e| Error::Malformed(format!("malformed OTLP JSON: {e}")))?;
-            (request, None)
-        }
+        Format::Json => (decode_json(&body)?, None),
     };
     let outcome = receiver.ingester.push(tenant, request, raw).await?;
     let response = export_response(&outcome);
@@ -110,6 +97,23 @@ async fn handle(
         Format::Json => serde_json::to_vec(&response).unwrap_or_default(),
     };
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}
+
+/// Decodes an OTLP/JSON body (already decompressed) into a request, as the receiver does.
+/// Public so that the fuzz targets (`fuzz/`) reach the receiver's own decoding.
+pub fn decode_json(body: &[u8]) -> Result<ExportTraceServiceRequest> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request: ExportTraceServiceRequest =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            Error::Malformed(format!(
+                "malformed OTLP JSON at `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
+    de.end()
+        .map_err(|e| Error::Malformed(format!("malformed OTLP JSON: {e}")))?;
+    Ok(request)
 }
 
 fn content_format(headers: &HeaderMap) -> Result<Format> {

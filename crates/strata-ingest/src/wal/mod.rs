@@ -33,6 +33,14 @@ use record::{Damage, DamageKind, Item, SegmentReader};
 use refs::{UNREADABLE_SUFFIX, segment_path, unreadable_path};
 use writer::{Append, WriterThread};
 
+/// Decodes a segment file's bytes exactly as replay does: the intact records, and why reading
+/// stopped early, if it did. Never panics, whatever the bytes. Public so that the fuzz targets
+/// (`fuzz/`) reach the replay decoder; the rest of the code calls [`Wal::replay`].
+pub fn decode_segment_bytes(data: &Bytes) -> (Vec<WalRecord>, Option<String>) {
+    let (records, damage) = decode_segment(data);
+    (records, damage.map(|d| d.to_string()))
+}
+
 /// WAL counters.
 #[derive(Clone, Debug, Default)]
 pub struct WalMetrics {

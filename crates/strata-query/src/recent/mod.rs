@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::search::{BatchOutcome, Plan, SearchRequest, search_traces};
 
 pub use client::{IngesterPool, Resolve};
-pub use service::IngesterService;
+pub use service::{IngesterService, InternalMethod};
 
 /// What an ingester in this process holds that may not be in the blocklist yet.
 pub trait RecentData: Send + Sync {

@@ -81,6 +81,65 @@ impl IngesterService {
     }
 }
 
+/// One method of the internal API, for [`IngesterService::call_encoded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalMethod {
+    /// `FindTrace`.
+    FindTrace,
+    /// `Search`.
+    Search,
+    /// `Tags`.
+    Tags,
+}
+
+impl IngesterService {
+    /// Answers one request given as its protobuf body and `X-Scope-OrgID` value, as the gRPC
+    /// server does once tonic has taken the message out of its frame: decoded, checked, answered,
+    /// and the answer encoded. Public so that the fuzz targets (`fuzz/`) reach the handlers
+    /// without a network; the server itself goes through [`IngesterService::serve`].
+    pub async fn call_encoded(
+        &self,
+        method: InternalMethod,
+        tenant: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Status> {
+        use prost::Message;
+        use proto::ingester_server::Ingester as _;
+
+        fn request<T: Message + Default>(
+            body: &[u8],
+            tenant: Option<&[u8]>,
+        ) -> Result<Request<T>, Status> {
+            let message = T::decode(body)
+                .map_err(|e| Status::internal(format!("failed to decode Protobuf message: {e}")))?;
+            let mut request = Request::new(message);
+            if let Some(tenant) = tenant {
+                let value = tonic::metadata::MetadataValue::try_from(tenant)
+                    .map_err(|e| Status::invalid_argument(format!("X-Scope-OrgID: {e}")))?;
+                request.metadata_mut().insert(TENANT_HEADER, value);
+            }
+            Ok(request)
+        }
+        Ok(match method {
+            InternalMethod::FindTrace => self
+                .find_trace(request(body, tenant)?)
+                .await?
+                .into_inner()
+                .encode_to_vec(),
+            InternalMethod::Search => self
+                .search(request(body, tenant)?)
+                .await?
+                .into_inner()
+                .encode_to_vec(),
+            InternalMethod::Tags => self
+                .tags(request(body, tenant)?)
+                .await?
+                .into_inner()
+                .encode_to_vec(),
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl proto::ingester_server::Ingester for IngesterService {
     async fn find_trace(

@@ -1,0 +1,5 @@
+//! libFuzzer entry point for `strata_fuzz::targets::meta_parsers`; see its docs.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::targets::meta_parsers(data));

@@ -1,0 +1,5 @@
+//! libFuzzer entry point for `strata_fuzz::targets::otlp_proto`; see its docs.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata_fuzz::targets::otlp_proto(data));
