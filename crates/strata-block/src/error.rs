@@ -130,6 +130,23 @@ impl Error {
 /// Result with the block [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Runs a read of a block whose decoding is the parquet crate's: a panic in it (some damaged
+/// pages make it panic, found by fuzzing) is corruption of that block, not a crash of the task.
+pub(crate) async fn panics_as_corruption<T>(
+    block: &str,
+    what: &str,
+    read: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(read).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(corrupt(
+            block,
+            format!("{what}: the Parquet reader panicked"),
+        )),
+    }
+}
+
 pub(crate) fn corrupt(block: impl Into<String>, what: impl Into<String>) -> Error {
     Error::Corrupt {
         block: block.into(),

@@ -140,6 +140,22 @@ pub async fn read_trace(
     stats: &Arc<ReadStats>,
 ) -> Result<Vec<Span>> {
     let block = meta.block_id.to_string();
+    crate::error::panics_as_corruption(
+        &block,
+        "a trace lookup",
+        read_trace_unguarded(storage, meta, file, trace_id, stats),
+    )
+    .await
+}
+
+async fn read_trace_unguarded(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    trace_id: &TraceId,
+    stats: &Arc<ReadStats>,
+) -> Result<Vec<Span>> {
+    let block = meta.block_id.to_string();
     let hex = trace_id.to_hex();
     let groups: Vec<usize> = meta
         .row_groups

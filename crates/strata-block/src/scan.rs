@@ -564,6 +564,23 @@ pub async fn scan_block(
     stats: &Arc<ReadStats>,
 ) -> Result<(Vec<ScannedGroup>, ScanCounts)> {
     let block = meta.block_id.to_string();
+    crate::error::panics_as_corruption(
+        &block,
+        "a scan",
+        scan_block_unguarded(storage, meta, file, columns, prune, stats),
+    )
+    .await
+}
+
+async fn scan_block_unguarded(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    columns: &[&str],
+    prune: &Prune,
+    stats: &Arc<ReadStats>,
+) -> Result<(Vec<ScannedGroup>, ScanCounts)> {
+    let block = meta.block_id.to_string();
     let parquet = file.metadata.metadata();
     let roots = roots(parquet, columns, &block)?;
     let mut counts = ScanCounts {
@@ -601,6 +618,24 @@ pub async fn scan_block(
 
 /// Reads columns `columns` of the given rows (sorted, row numbers within row group `group`).
 pub async fn read_rows(
+    storage: &Storage,
+    meta: &BlockMeta,
+    file: &BlockFile,
+    group: usize,
+    rows: &[usize],
+    columns: &[&str],
+    stats: &Arc<ReadStats>,
+) -> Result<RecordBatch> {
+    let block = meta.block_id.to_string();
+    crate::error::panics_as_corruption(
+        &block,
+        "a row read",
+        read_rows_unguarded(storage, meta, file, group, rows, columns, stats),
+    )
+    .await
+}
+
+async fn read_rows_unguarded(
     storage: &Storage,
     meta: &BlockMeta,
     file: &BlockFile,

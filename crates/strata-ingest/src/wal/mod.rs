@@ -33,12 +33,26 @@ use record::{Damage, DamageKind, Item, SegmentReader};
 use refs::{UNREADABLE_SUFFIX, segment_path, unreadable_path};
 use writer::{Append, WriterThread};
 
-/// Decodes a segment file's bytes exactly as replay does: the intact records, and why reading
-/// stopped early, if it did. Never panics, whatever the bytes. Public so that the fuzz targets
-/// (`fuzz/`) reach the replay decoder; the rest of the code calls [`Wal::replay`].
-pub fn decode_segment_bytes(data: &Bytes) -> (Vec<WalRecord>, Option<String>) {
-    let (records, damage) = decode_segment(data);
-    (records, damage.map(|d| d.to_string()))
+/// Decodes a segment file's bytes exactly as replay does: every intact record, in order, and
+/// each stretch of damage replay skipped (resynchronising on the next intact record). Never
+/// panics, whatever the bytes. Public so that the fuzz targets (`fuzz/`) reach the replay
+/// decoder; the rest of the code calls [`Wal::replay`].
+pub fn decode_segment_bytes(data: &[u8]) -> (Vec<WalRecord>, Vec<String>) {
+    let mut reader = SegmentReader::new(std::io::Cursor::new(data), data.len() as u64);
+    let (mut records, mut damage) = (Vec::new(), Vec::new());
+    loop {
+        match reader.next_item() {
+            Ok(Some(Item::Record(record))) => records.push(record),
+            Ok(Some(Item::Damage(d))) => damage.push(d.to_string()),
+            Ok(None) => break,
+            // A cursor over memory cannot fail; were it to, it would be damage too.
+            Err(e) => {
+                damage.push(e.to_string());
+                break;
+            }
+        }
+    }
+    (records, damage)
 }
 
 /// WAL counters.

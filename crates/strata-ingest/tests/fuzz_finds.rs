@@ -1,5 +1,5 @@
-//! Inputs the fuzz targets (`fuzz/`) found to break the write path, kept as regression tests that
-//! fail until it is fixed: what the receivers accept must be stored and read back.
+//! Inputs the fuzz targets (`fuzz/`) found to break the write path, kept as regression tests:
+//! what the receivers accept must be stored and read back.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -49,19 +49,19 @@ fn nested_request(depth: usize) -> ExportTraceServiceRequest {
 }
 
 /// The `otlp_proto` target's round-trip check: 44 to 47 levels of `arrayValue` pass prost's
-/// recursion limit and `sanitize`, so the span is accepted; the block stores the value as JSON
+/// recursion limit, and passed `sanitize` before `max_attribute_depth`, so the span was accepted; the block stores the value as JSON
 /// about three levels per array deep, which serde_json refuses to read beyond 128 levels
 /// ("recursion limit exceeded"), so every read of the block fails (audit §1.4). Whatever the
 /// fix (a depth limit at the receivers, or a writer and reader that agree), a span accepted
 /// must read back.
 #[test]
 fn deeply_nested_values_that_are_accepted_read_back() {
-    let max_attribute_bytes = TenantLimits::default().max_attribute_bytes.as_u64() as usize;
+    let limits = strata_ingest::SanitizeLimits::of(&TenantLimits::default());
     for depth in [8, 40, 44, 47] {
         let bytes = nested_request(depth).encode_to_vec();
         // What a client can send: it decodes.
         let mut request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
-        strata_ingest::sanitize(&mut request, max_attribute_bytes);
+        strata_ingest::sanitize(&mut request, &limits);
         let (spans, _) = strata_model::otlp::spans_from_request(request);
         if spans.is_empty() {
             continue; // refused: fine
@@ -71,5 +71,32 @@ fn deeply_nested_values_that_are_accepted_read_back() {
             .unwrap_or_else(|e| panic!("depth {depth}: accepted but not encodable: {e}"));
         read_spans(block.data, "t")
             .unwrap_or_else(|e| panic!("depth {depth}: accepted, stored, unreadable: {e}"));
+    }
+}
+
+/// The `otlp_proto` target's round-trip check: a NaN or infinite double inside an array or
+/// kvlist value (legal in OTLP protobuf) was stored in the block's attribute JSON as `null`,
+/// which reads back as an empty value. JSON has no number for them, so `sanitize` stores them as
+/// the strings protobuf's JSON mapping uses, and what was accepted reads back as accepted.
+#[test]
+fn non_finite_doubles_inside_arrays_read_back_as_accepted() {
+    let limits = strata_ingest::SanitizeLimits::of(&TenantLimits::default());
+    for d in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut request = nested_request(0);
+        let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes[0].value = Some(AnyValue {
+            value: Some(Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(Value::DoubleValue(d)),
+                }],
+            })),
+        });
+        let report = strata_ingest::sanitize(&mut request, &limits);
+        assert_eq!(report.converted_doubles, 1, "{d}");
+        let (spans, _) = strata_model::otlp::spans_from_request(request);
+        let identity = BlockIdentity::fresh(TenantId::new("t").unwrap());
+        let block = encode_block(identity, BlockConfig::default(), spans.clone()).unwrap();
+        let back = read_spans(block.data, "t").unwrap();
+        assert_eq!(back[0].attributes, spans[0].attributes, "{d}");
     }
 }

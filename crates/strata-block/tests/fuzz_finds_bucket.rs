@@ -1,6 +1,6 @@
-//! Inputs the fuzz targets (`fuzz/`) found that still crash a reader of blocks in a bucket,
-//! kept as regression tests; they fail until the readers survive them. (The inputs are shared
-//! with `fuzz_finds.rs`, whose tests pass.)
+//! Inputs the fuzz targets (`fuzz/`) found that crashed the readers of blocks in a bucket (the
+//! parquet crate panics on some damaged pages; the readers report that as a corrupt block), kept
+//! as regression tests. The inputs are shared with `fuzz_finds.rs`.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -27,7 +27,7 @@ const DAMAGED_BLOCKS: [(&str, bool); 5] = [
     ("damaged-block-c1b94053.parquet.zst", false),
 ];
 
-/// Two of the four (`7387904f`, `c5fb9cd8`) are handled; the other two panic in the async
+/// Two of the four (`7387904f`, `c5fb9cd8`) were refused by a check of the footer; the other two panicked in the async
 /// reader behind `read_trace` (and so `scan_block` and `BlockTraceReader`): an add overflows in the parquet crate's `selection/ranges.rs`
 /// (`a317fd0f`), a subtraction in `push_decoder/reader_builder/data.rs` (`44c5fb9e`). Both are
 /// overflow checks, which a release build does not make (there the arithmetic wraps). A later
