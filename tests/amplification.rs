@@ -80,15 +80,7 @@ fn now_nanos() -> u64 {
 }
 
 async fn post(strata: &Strata, request: &ExportTraceServiceRequest) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(strata.traces_url())
-        .header("content-type", "application/x-protobuf")
-        .body(request.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.bytes().await.unwrap();
+    let (status, body) = support::post_otlp(strata, request, None).await;
     let text =
         match opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(
             body.as_ref(),
@@ -184,14 +176,7 @@ fn a_resource_copied_into_every_span_is_counted_as_stored_and_cannot_blow_up_a_b
     );
     let strata = Strata::start(dir.path(), sections);
     check_stored(&strata);
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{}/flush", strata.api_url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    });
+    runtime.block_on(support::flush(&strata));
     check_stored(&strata);
     let replay_peak = support::peak_rss_bytes(strata.pid());
     let log = strata.stop();

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
 
 use crate::support::{self, Strata};
 
@@ -75,16 +74,8 @@ fn spans_from_2262_and_1970_do_not_keep_a_block_forever_or_age_it_early() {
         }],
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(strata.traces_url())
-            .header("content-type", "application/x-protobuf")
-            .body(request.encode_to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    });
+    let (status, _) = runtime.block_on(support::post_otlp(&strata, &request, None));
+    assert_eq!(status, 200);
     let sent_before = now_nanos();
     let deadline = Instant::now() + Duration::from_secs(30);
     let metas = loop {

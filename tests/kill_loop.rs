@@ -53,14 +53,7 @@ fn kill_loop(s3: Option<&S3Server>) {
         sent.refused
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{}/flush", strata.api_url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    });
+    runtime.block_on(support::flush(&strata));
     // Every acknowledged span, by trace ID through the API.
     let mut by_trace: BTreeMap<[u8; 16], HashSet<[u8; 8]>> = BTreeMap::new();
     for (trace, span) in &sent.acked {

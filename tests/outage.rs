@@ -107,14 +107,7 @@ fn an_object_store_outage_under_load_loses_nothing_acknowledged() {
         sent.refused
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("{}/flush", strata.api_url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    });
+    runtime.block_on(support::flush(&strata));
     let log = strata.stop();
     let (stored, broken) = runtime.block_on(support::bucket_spans(&s3.storage(), "single-tenant"));
     assert!(broken.is_empty(), "{broken:?}");

@@ -494,27 +494,11 @@ fn every_tenant_character_on(names: &[&'static str], s3: Option<&crate::support:
         runtime.block_on(async {
             for pair in &tenants {
                 let tenant = &pair[round];
-                let response = reqwest::Client::new()
-                    .post(strata.traces_url())
-                    .header("content-type", "application/x-protobuf")
-                    .header("x-scope-orgid", tenant.name)
-                    .body(tenant.request().encode_to_vec())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    response.status(),
-                    200,
-                    "push as {} on {backend}",
-                    tenant.name
-                );
+                let (status, _) =
+                    crate::support::post_otlp(&strata, &tenant.request(), Some(tenant.name)).await;
+                assert_eq!(status, 200, "push as {} on {backend}", tenant.name);
             }
-            let flushed = reqwest::Client::new()
-                .post(format!("{}/flush", strata.api_url()))
-                .send()
-                .await
-                .unwrap();
-            assert!(flushed.status().is_success());
+            crate::support::flush(&strata).await;
         });
     }
     let found_whole = |strata: &Strata, tenant: &Tenant| {

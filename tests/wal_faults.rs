@@ -20,22 +20,7 @@ use strata_bench::workload::{Workload, WorkloadConfig};
 
 use crate::support::{self, Strata};
 
-type SpanKey = ([u8; 16], [u8; 8]);
-
-fn span_keys(request: &ExportTraceServiceRequest) -> Vec<SpanKey> {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .map(|s| {
-            (
-                s.trace_id.clone().try_into().unwrap(),
-                s.span_id.clone().try_into().unwrap(),
-            )
-        })
-        .collect()
-}
+use support::{SpanKey, span_keys};
 
 fn requests(seed: u64, spans: usize, per_request: usize) -> Vec<ExportTraceServiceRequest> {
     Workload::new(WorkloadConfig {

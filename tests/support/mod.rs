@@ -633,6 +633,57 @@ impl Proxy {
 /// A span's identity: trace ID and span ID.
 pub type SpanKey = ([u8; 16], [u8; 8]);
 
+/// The identity of every span of a request (whose IDs are valid).
+pub fn span_keys(
+    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) -> Vec<SpanKey> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|s| {
+            (
+                s.trace_id.clone().try_into().unwrap(),
+                s.span_id.clone().try_into().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `POST /flush` on the HTTP API: every live trace cut into blocks and uploaded.
+pub async fn flush(strata: &Strata) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/flush", strata.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "POST /flush: {}",
+        response.status()
+    );
+}
+
+/// An OTLP/HTTP protobuf export, with a tenant if given; the status and the body.
+pub async fn post_otlp(
+    strata: &Strata,
+    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    tenant: Option<&str>,
+) -> (u16, bytes::Bytes) {
+    use prost::Message;
+    let mut post = reqwest::Client::new()
+        .post(strata.traces_url())
+        .header("content-type", "application/x-protobuf")
+        .body(request.encode_to_vec());
+    if let Some(tenant) = tenant {
+        post = post.header("x-scope-orgid", tenant);
+    }
+    let response = post.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap())
+}
+
 /// What a [`Load`] sent and what the server said.
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -681,18 +732,7 @@ impl Load {
                 };
                 while running() {
                     let request = workload.next_trace().into_request();
-                    let keys: Vec<SpanKey> = request
-                        .resource_spans
-                        .iter()
-                        .flat_map(|rs| &rs.scope_spans)
-                        .flat_map(|ss| &ss.spans)
-                        .map(|s| {
-                            (
-                                s.trace_id.clone().try_into().unwrap(),
-                                s.span_id.clone().try_into().unwrap(),
-                            )
-                        })
-                        .collect();
+                    let keys = span_keys(&request);
                     while running() {
                         if client.is_none() {
                             let endpoint =
